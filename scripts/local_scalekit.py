@@ -1,0 +1,11 @@
+#!/usr/bin/env python3
+"""Start the local Scalekit environment. Run with --help for options and the default seed."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scalekit_local.cli import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Command line of the local Scalekit environment (scripts/local_scalekit.py)."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import shlex
+import signal
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_START_FAILED, EXIT_USAGE, EXIT_PORT = 0, 1, 2, 3
+
+DESCRIPTION = """\
+Start a local Scalekit environment on 127.0.0.1: the OAuth/OIDC endpoints (/oauth/authorize,
+/oauth/token, /keys, /oidc/logout, /userinfo, discovery), login pages, and the gRPC management API
+that the Scalekit SDKs call, all on one port. It speaks TLS with a local CA (HTTP/1.1 and HTTP/2
+gRPC on the same port) or, with --plaintext, HTTP/1.1 and h2c.
+
+Once listening it prints `export` lines for SCALEKIT_ENVIRONMENT_URL, SCALEKIT_CLIENT_ID,
+SCALEKIT_CLIENT_SECRET and the CA trust variables, then serves until Ctrl-C or SIGTERM."""
+
+EXIT_CODES = """\
+exit codes:
+  0  stopped cleanly (Ctrl-C or SIGTERM)
+  1  failed to start for another reason (message on stderr)
+  2  bad arguments, bad seed file, or --auto-login names no seeded user
+  3  could not listen on the port (already in use?)"""
+
+
+def seed_summary(seed: dict) -> str:
+    """The seed as text tables, for --help and the startup banner."""
+    lines = []
+    env_clients = [c for c in seed["clients"] if c["type"] == "environment"]
+    for c in env_clients:
+        lines.append(f"  client        {c['id']}  secret {c['secret']}")
+        for uri in c.get("redirect_uris", []):
+            lines.append(f"    redirect    {uri}")
+        for uri in c.get("post_logout_redirect_uris", []):
+            lines.append(f"    post-logout {uri}")
+    for c in seed["clients"]:
+        if c["type"] == "m2m":
+            lines.append(f"  m2m client    {c['id']}  secret {c['secret']}  org {c.get('organization_id', '-')}"
+                         f"  scopes {' '.join(c.get('scopes', [])) or '-'}")
+    orgs = {o["id"]: o for o in seed.get("organizations", [])}
+    for o in orgs.values():
+        lines.append(f"  organization  {o['id']}  {o['display_name']}" + (f"  (external id {o['external_id']})" if o.get("external_id") else ""))
+    for c in seed.get("connections", []):
+        lines.append(f"  connection    {c['id']}  {c['type']} ({c.get('provider', 'CUSTOM')})  org {c['organization_id']}"
+                     f"  domains {', '.join(c.get('domains', [])) or '-'}")
+    for u in seed.get("users", []):
+        roles = "; ".join(f"{m['organization_id']}: {','.join(m.get('roles', [])) or '-'}" for m in u.get("memberships", []))
+        password = u.get("password") or "(no password: SSO/social only)"
+        lines.append(f"  user          {u['email']:<22} password {password:<16} {u['id']}  {roles}")
+    providers = [p["provider"] for p in seed.get("environment", {}).get("providers", []) if p.get("enabled", True)]
+    lines.append(f"  social login  {', '.join(providers) or '(none)'}")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .seed import load_seed
+
+    try:
+        default_seed = "default seed (used without --seed):\n" + seed_summary(load_seed(None))
+    except Exception as exc:  # the help must still print
+        default_seed = f"default seed: unavailable ({exc})"
+    parser = argparse.ArgumentParser(
+        prog="local_scalekit.py", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=default_seed + "\n\n" + EXIT_CODES + "\n\nDocs: reference/local-environment.md",
+    )
+    parser.add_argument("--port", type=int, default=8443, help="port to listen on (default 8443; 0 picks a free port)")
+    parser.add_argument("--host", default="127.0.0.1", choices=["127.0.0.1", "localhost"],
+                        help="loopback name used in the environment URL and bound (default 127.0.0.1)")
+    parser.add_argument("--plaintext", action="store_true",
+                        help="serve http:// (HTTP/1.1 + h2c) instead of TLS; for Node and browsers, not the Python SDK")
+    parser.add_argument("--seed", metavar="FILE", help="YAML seed file (schema: scripts/scalekit_local/seed.schema.json)")
+    parser.add_argument("--data-dir", metavar="DIR",
+                        help="folder for the CA, TLS certificate and signing key (default: <repo>/.local-scalekit)")
+    parser.add_argument("--auto-login", metavar="EMAIL",
+                        help="headless login: /oauth/authorize logs this seeded user in without a page")
+    parser.add_argument("--access-token-ttl", type=int, default=300, metavar="SECONDS",
+                        help="access-token lifetime (default 300)")
+    parser.add_argument("--env-file", metavar="PATH", help="also write the variables to this dotenv file (mode 600)")
+    parser.add_argument("--json", action="store_true", help="print the variables as one JSON object instead of export lines")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log requests and details to stderr")
+    return parser
+
+
+def write_env_file(path: str, variables: dict[str, str]) -> None:
+    target = Path(path)
+    def quote(value: str) -> str:
+        return json.dumps(value) if any(ch in value for ch in " #'\"$\\") else value
+
+    body = "# Written by scripts/local_scalekit.py; valid while it runs.\n" + "".join(
+        f"{k}={quote(v)}\n" for k, v in variables.items())
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(body)
+
+
+async def serve(args) -> int:
+    from .server import Environment, StartupError
+
+    try:
+        env = Environment(port=args.port, host=args.host, tls=not args.plaintext, seed_path=args.seed,
+                          data_dir=args.data_dir, auto_login=args.auto_login, access_token_ttl=args.access_token_ttl)
+        await env.start()
+    except StartupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        variables = env.env_vars()
+        if args.env_file:
+            try:
+                write_env_file(args.env_file, variables)
+            except OSError as exc:
+                print(f"error: cannot write --env-file {args.env_file}: {exc.strerror or exc}", file=sys.stderr)
+                return EXIT_USAGE
+        if args.json:
+            print(json.dumps({"url": env.url, "port": env.ctx.port, "pid": os.getpid(), "env": variables}), flush=True)
+        else:
+            print("\n".join(f"export {k}={shlex.quote(v)}" for k, v in variables.items()), flush=True)
+        mode = "TLS (HTTP/1.1 + gRPC over h2)" if env.tls else "plaintext (HTTP/1.1 + gRPC over h2c)"
+        banner = [f"Local Scalekit environment on {env.url}, {mode}.", f"Data folder: {env.data.path}"]
+        if args.auto_login:
+            banner.append(f"Auto-login: /oauth/authorize signs in {args.auto_login} without a page.")
+        banner.append("Press Ctrl-C to stop.")
+        print("\n".join(banner), file=sys.stderr, flush=True)
+        await stop.wait()
+    finally:
+        await env.stop()
+    print("Stopped.", file=sys.stderr, flush=True)
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if not args.verbose:
+        logging.getLogger("grpc").setLevel(logging.ERROR)
+    try:
+        return asyncio.run(serve(args))
+    except KeyboardInterrupt:  # a second Ctrl-C during shutdown
+        return EXIT_OK

@@ -1,0 +1,108 @@
+"""The public listener: one port that sends each connection to the gRPC or the HTTP backend.
+
+With TLS the negotiated ALPN decides (h2 -> gRPC, http/1.1 -> HTTP). A client that negotiates no
+ALPN (axios in the Node SDK) and every plaintext connection are sniffed instead: the HTTP/2
+connection preface starts with "PRI " and goes to gRPC (h2c), anything else is HTTP/1.1. The bytes
+read while sniffing are replayed to the backend, then both directions are piped until one side
+closes. Backends listen on unix sockets, so only the public port is opened.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+
+log = logging.getLogger("scalekit_local.front")
+
+PREFACE_START = b"PRI "
+SNIFF_TIMEOUT = 30.0
+CHUNK = 256 * 1024
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, half_close: bool) -> None:
+    try:
+        while True:
+            data = await reader.read(CHUNK)
+            if not data:
+                break
+            writer.write(data)
+            await writer.drain()
+        if half_close and writer.can_write_eof():
+            writer.write_eof()
+    except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, OSError):
+        pass
+
+
+class Front:
+    def __init__(self, host: str, port: int, ssl_context: ssl.SSLContext | None, grpc_socket: str, http_socket: str):
+        self.host, self.port = host, port
+        self.ssl_context = ssl_context
+        self.grpc_socket, self.http_socket = grpc_socket, http_socket
+        self.server: asyncio.base_events.Server | None = None
+        self._connections: set[asyncio.Task] = set()
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(
+            self._handle, self.host, self.port, ssl=self.ssl_context, backlog=1024,
+            ssl_handshake_timeout=10 if self.ssl_context else None, reuse_address=True,
+        )
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self.port
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        for task in list(self._connections):
+            task.cancel()
+        if self._connections:
+            await asyncio.wait(self._connections, timeout=2)
+        if self.server is not None:
+            try:
+                await asyncio.wait_for(self.server.wait_closed(), 2)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _route(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> tuple[str, bytes]:
+        ssl_object = writer.get_extra_info("ssl_object")
+        alpn = ssl_object.selected_alpn_protocol() if ssl_object is not None else None
+        if alpn == "h2":
+            return self.grpc_socket, b""
+        if alpn == "http/1.1":
+            return self.http_socket, b""
+        head = b""
+        while len(head) < len(PREFACE_START):
+            chunk = await asyncio.wait_for(reader.read(CHUNK), SNIFF_TIMEOUT)
+            if not chunk:
+                break
+            head += chunk
+        target = self.grpc_socket if head.startswith(PREFACE_START) else self.http_socket
+        return target, head
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        self._connections.add(task)
+        upstream_writer = None
+        try:
+            target, head = await self._route(reader, writer)
+            if not head and reader.at_eof():
+                return
+            upstream_reader, upstream_writer = await asyncio.open_unix_connection(target)
+            if head:
+                upstream_writer.write(head)
+            # Client EOF is passed on as a half-close (HTTP/1.1 clients may still await a response);
+            # backend EOF ends the connection, since TLS transports cannot half-close.
+            to_backend = asyncio.ensure_future(_pipe(reader, upstream_writer, half_close=True))
+            await _pipe(upstream_reader, writer, half_close=False)
+            to_backend.cancel()
+        except (asyncio.TimeoutError, ConnectionError, ssl.SSLError, OSError):
+            pass
+        except asyncio.CancelledError:
+            pass
+        finally:
+            for w in (upstream_writer, writer):
+                if w is not None:
+                    try:
+                        w.close()
+                    except Exception:
+                        pass
+            self._connections.discard(task)

@@ -1,0 +1,164 @@
+"""Seed files: YAML checked against seed.schema.json, then for references between objects.
+
+Every problem is reported as one SeedError whose message names the offending key, for example
+``users[1].memberships[0].organization_id: unknown organization 'org_1'``.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+SCHEMA_PATH = PACKAGE_DIR / "seed.schema.json"
+DEFAULT_SEED_PATH = PACKAGE_DIR / "default_seed.yaml"
+
+
+class SeedError(ValueError):
+    """A seed file that cannot be used; str() is a one-line message naming the key."""
+
+
+def _key_path(parts) -> str:
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _schema_message(error) -> str:
+    path = list(error.absolute_path)
+    if error.validator == "required":
+        missing = re.match(r"'([^']+)'", error.message)
+        name = missing.group(1) if missing else "?"
+        return f"{_key_path(path + [name])}: required key is missing"
+    if error.validator == "additionalProperties":
+        extra = re.findall(r"'([^']+)'", error.message)
+        name = extra[0] if extra else "?"
+        return f"{_key_path(path + [name])}: unknown key"
+    if error.validator == "enum":
+        allowed = ", ".join(str(v) for v in error.validator_value)
+        return f"{_key_path(path)}: {error.instance!r} is not one of: {allowed}"
+    if error.validator == "pattern":
+        return f"{_key_path(path)}: {error.instance!r} does not have the expected form"
+    if error.validator == "const":
+        return f"{_key_path(path)}: must be {error.validator_value!r}"
+    return f"{_key_path(path)}: {error.message}"
+
+
+def _load_schema() -> dict:
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def load_seed(path: str | Path | None = None) -> dict[str, Any]:
+    """Read, validate and return a seed as plain data (defaults filled in)."""
+    import jsonschema  # imported here: only needed while loading
+
+    seed_path = Path(path) if path else DEFAULT_SEED_PATH
+    try:
+        text = seed_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SeedError(f"seed file not found: {seed_path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SeedError(f"cannot read seed file {seed_path}: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise SeedError(f"{seed_path}: not valid YAML{where}: {problem}") from None
+    if not isinstance(data, dict):
+        raise SeedError(f"{seed_path}: (top level): must be a mapping with 'version' and 'clients'")
+
+    validator = jsonschema.Draft202012Validator(_load_schema())
+    best = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if best is not None:
+        raise SeedError(f"{seed_path}: {_schema_message(best)}")
+    try:
+        _check_references(data)
+    except SeedError as exc:
+        raise SeedError(f"{seed_path}: {exc}") from None
+    return data
+
+
+def _check_references(data: dict) -> None:
+    """Checks the schema cannot express: unique ids, and references that point somewhere."""
+    orgs = data.get("organizations", [])
+    org_ids = _unique(orgs, "id", "organizations")
+    _unique(orgs, "external_id", "organizations")
+    roles = {r["name"] for r in data.get("roles", [])}
+    _unique(data.get("roles", []), "name", "roles")
+
+    clients = data["clients"]
+    _unique(clients, "id", "clients")
+    if not any(c["type"] == "environment" for c in clients):
+        raise SeedError("clients: at least one client must have type 'environment'")
+    for i, client in enumerate(clients):
+        org = client.get("organization_id")
+        if org is not None and org not in org_ids:
+            raise SeedError(f"clients[{i}].organization_id: unknown organization {org!r}")
+        if client["type"] == "m2m" and (client.get("redirect_uris") or client.get("post_logout_redirect_uris")):
+            raise SeedError(f"clients[{i}].redirect_uris: m2m clients cannot have redirect URIs")
+
+    env = data.get("environment", {})
+    connection_ids: set[str] = set()
+    if env.get("password_connection_id"):
+        connection_ids.add(env["password_connection_id"])
+    seen_providers: set[str] = set()
+    for i, prov in enumerate(env.get("providers", [])):
+        if prov["provider"] in seen_providers:
+            raise SeedError(f"environment.providers[{i}].provider: {prov['provider']!r} is listed twice")
+        seen_providers.add(prov["provider"])
+        if prov["connection_id"] in connection_ids:
+            raise SeedError(f"environment.providers[{i}].connection_id: {prov['connection_id']!r} is used twice")
+        connection_ids.add(prov["connection_id"])
+
+    domain_owner: dict[str, str] = {}
+    for i, conn in enumerate(data.get("connections", [])):
+        if conn["id"] in connection_ids:
+            raise SeedError(f"connections[{i}].id: {conn['id']!r} is used twice")
+        connection_ids.add(conn["id"])
+        if conn["organization_id"] not in org_ids:
+            raise SeedError(f"connections[{i}].organization_id: unknown organization {conn['organization_id']!r}")
+        for j, domain in enumerate(conn.get("domains", [])):
+            if domain in domain_owner:
+                raise SeedError(f"connections[{i}].domains[{j}]: {domain!r} already belongs to {domain_owner[domain]}")
+            domain_owner[domain] = conn["id"]
+
+    users = data.get("users", [])
+    _unique(users, "id", "users")
+    emails: set[str] = set()
+    for i, user in enumerate(users):
+        email = user["email"].lower()
+        if email in emails:
+            raise SeedError(f"users[{i}].email: {user['email']!r} is used twice")
+        emails.add(email)
+        member_orgs: set[str] = set()
+        for j, membership in enumerate(user.get("memberships", [])):
+            org = membership["organization_id"]
+            if org not in org_ids:
+                raise SeedError(f"users[{i}].memberships[{j}].organization_id: unknown organization {org!r}")
+            if org in member_orgs:
+                raise SeedError(f"users[{i}].memberships[{j}].organization_id: {org!r} is listed twice")
+            member_orgs.add(org)
+            for k, role in enumerate(membership.get("roles", [])):
+                if role not in roles:
+                    raise SeedError(f"users[{i}].memberships[{j}].roles[{k}]: unknown role {role!r}")
+
+
+def _unique(items: list[dict], key: str, where: str) -> set:
+    seen: set = set()
+    for i, item in enumerate(items):
+        value = item.get(key)
+        if value is None:
+            continue
+        if value in seen:
+            raise SeedError(f"{where}[{i}].{key}: {value!r} is used twice")
+        seen.add(value)
+    return seen

@@ -1,0 +1,154 @@
+"""Starts and stops one local environment: data folder, state, gRPC and HTTP backends, the front."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from . import datadir
+from .context import LOOPBACK_NAMES, Context
+from .seed import SeedError, load_seed
+from .store import Store
+from .tokens import TokenIssuer
+
+log = logging.getLogger("scalekit_local")
+
+
+class StartupError(Exception):
+    """The environment could not start (bad option, port in use...). str() is user-facing."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class Environment:
+    """One running environment, driven from an asyncio event loop."""
+
+    def __init__(self, port: int = 8443, host: str = "127.0.0.1", tls: bool = True, seed_path=None,
+                 data_dir=None, auto_login: str | None = None, access_token_ttl: int = 300):
+        if host not in LOOPBACK_NAMES:
+            raise StartupError(f"--host must be one of {', '.join(LOOPBACK_NAMES)} (the environment is loopback-only)", 2)
+        if not 0 <= int(port) <= 65535:
+            raise StartupError(f"port {port} is out of range", 2)
+        if int(access_token_ttl) < 1:
+            raise StartupError("the access-token TTL must be at least 1 second", 2)
+        self.requested_port, self.host, self.tls = int(port), host, tls
+        try:
+            seed = load_seed(seed_path)
+        except SeedError as exc:
+            raise StartupError(str(exc), 2) from None
+        self.store = Store(seed)
+        auto_user = None
+        if auto_login:
+            user = self.store.user_by_email(auto_login)
+            if user is None:
+                known = ", ".join(sorted(u.email for u in self.store.users.values()))
+                raise StartupError(f"--auto-login: no seeded user with email {auto_login!r} (seeded: {known})", 2)
+            auto_user = user.id
+        try:
+            self.data = datadir.prepare(data_dir)
+        except OSError as exc:
+            raise StartupError(f"cannot prepare the data folder: {exc}", 2) from None
+        self.ctx = Context(store=self.store, tokens=TokenIssuer(self.data.signing_key, self.data.kid, int(access_token_ttl)),
+                           tls=tls, host=host, auto_login_user_id=auto_user)
+        self._sockets_dir: str | None = None
+        self._grpc = None
+        self._uvicorn = None
+        self._uvicorn_task: asyncio.Task | None = None
+        self._front = None
+
+    # ---- facts for clients ----------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return self.ctx.url
+
+    @property
+    def client(self):
+        return self.store.default_client
+
+    def env_vars(self) -> dict[str, str]:
+        bundle = str(self.data.ca_bundle)
+        return {
+            "SCALEKIT_ENVIRONMENT_URL": self.url,
+            "SCALEKIT_CLIENT_ID": self.client.id,
+            "SCALEKIT_CLIENT_SECRET": self.client.secret,
+            "REQUESTS_CA_BUNDLE": bundle,
+            "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": bundle,
+            "NODE_EXTRA_CA_CERTS": str(self.data.ca_cert),
+            "SSL_CERT_FILE": bundle,
+            "CURL_CA_BUNDLE": bundle,
+        }
+
+    # ---- lifecycle ------------------------------------------------------------------------
+    async def start(self) -> None:
+        import uvicorn
+
+        from .front import Front
+        from .grpc_server import build_server
+        from .oauth import build_app
+
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(_quiet_exception_handler)
+        # Short path: unix socket paths are limited to about 100 bytes.
+        self._sockets_dir = tempfile.mkdtemp(prefix="skl-")
+        grpc_socket = os.path.join(self._sockets_dir, "grpc.sock")
+        http_socket = os.path.join(self._sockets_dir, "http.sock")
+        try:
+            ssl_context = datadir.server_ssl_context(self.data) if self.tls else None
+            self._front = Front(self.host, self.requested_port, ssl_context, grpc_socket, http_socket)
+            try:
+                self.ctx.port = await self._front.start()
+            except OSError as exc:
+                raise StartupError(f"cannot listen on {self.host}:{self.requested_port}: {exc.strerror or exc}"
+                                   + (" (try --port 0 for a free port)" if self.requested_port else ""), 3) from None
+
+            self._grpc = build_server(self.ctx, f"unix:{grpc_socket}")
+            self._grpc.start()
+
+            config = uvicorn.Config(build_app(self.ctx), uds=http_socket, lifespan="off", access_log=False, log_config=None,
+                                    log_level="warning", timeout_keep_alive=30, server_header=False)
+            self._uvicorn = uvicorn.Server(config)
+            config.load()
+            self._uvicorn.lifespan = config.lifespan_class(config)
+            await self._uvicorn.startup()
+            self._uvicorn_task = asyncio.ensure_future(self._uvicorn.main_loop())
+        except BaseException:
+            await self.stop()
+            raise
+        log.info("listening on %s", self.url)
+
+    async def stop(self) -> None:
+        if self._front is not None:
+            await self._front.stop()
+            self._front = None
+        if self._uvicorn is not None:
+            self._uvicorn.should_exit = True
+            if self._uvicorn_task is not None:
+                await asyncio.wait([self._uvicorn_task], timeout=2)
+            if self._uvicorn.started:
+                self._uvicorn.force_exit = True
+                await self._uvicorn.shutdown()
+            self._uvicorn = None
+        if self._grpc is not None:
+            grpc_server, self._grpc = self._grpc, None
+            await asyncio.get_running_loop().run_in_executor(None, lambda: grpc_server.stop(0.5).wait(2))
+        if self._sockets_dir:
+            shutil.rmtree(self._sockets_dir, ignore_errors=True)
+            self._sockets_dir = None
+
+
+def _quiet_exception_handler(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+    """Clients that drop connections or fail the TLS handshake are normal; don't print tracebacks."""
+    exc = context.get("exception")
+    if isinstance(exc, (ConnectionError, OSError, asyncio.CancelledError)) or "SSL" in str(context.get("message", "")):
+        log.debug("connection error: %s", context.get("message"))
+        return
+    loop.default_exception_handler(context)
+
+
+def default_data_dir() -> Path:
+    return datadir.DEFAULT_DATA_DIR

@@ -1,0 +1,409 @@
+"""The one state store shared by the HTTP endpoints and the gRPC services.
+
+Seeded objects (clients, organizations, connections, users, roles) and runtime objects (pending
+login requests, authorization codes, sessions, refresh-token families, revoked token ids, request
+counters) live here, in memory, behind one lock: HTTP handlers run on the event loop thread and
+gRPC handlers on grpcio's worker threads. Part 2 may put the same methods over SQLite.
+"""
+from __future__ import annotations
+
+import hmac
+import secrets
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+SOCIAL_PROVIDERS = ("google", "github", "microsoft", "gitlab", "linkedin", "salesforce")
+STANDARD_SCOPES = ("openid", "profile", "email", "offline_access")
+
+
+def new_id(prefix: str) -> str:
+    """A Scalekit-looking id: prefix, underscore, 17 or 18 digits."""
+    return f"{prefix}_{10**17 + secrets.randbelow(9 * 10**17)}"
+
+
+def now() -> float:
+    return time.time()
+
+
+@dataclass
+class Client:
+    id: str
+    secret: str
+    type: str  # "environment" | "m2m"
+    name: str = ""
+    redirect_uris: list[str] = field(default_factory=list)
+    post_logout_redirect_uris: list[str] = field(default_factory=list)
+    scopes: list[str] = field(default_factory=list)
+    audience: list[str] = field(default_factory=list)
+    organization_id: str | None = None
+    custom_claims: dict[str, str] = field(default_factory=dict)
+
+    def secret_matches(self, candidate: str) -> bool:
+        return hmac.compare_digest(self.secret.encode(), candidate.encode())
+
+
+@dataclass
+class Organization:
+    id: str
+    display_name: str
+    external_id: str | None = None
+    slug: str | None = None
+    region_code: str = "US"
+    metadata: dict[str, str] = field(default_factory=dict)
+    created_at: float = field(default_factory=now)
+    updated_at: float = field(default_factory=now)
+
+
+@dataclass
+class Connection:
+    id: str
+    organization_id: str
+    type: str  # SAML | OIDC
+    provider: str = "CUSTOM"
+    domains: list[str] = field(default_factory=list)
+    enabled: bool = True
+
+
+@dataclass
+class Provider:
+    provider: str  # google, github, ...
+    connection_id: str
+    enabled: bool = True
+
+
+@dataclass
+class Role:
+    name: str
+    display_name: str = ""
+    description: str = ""
+    permissions: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Membership:
+    organization_id: str
+    roles: list[str] = field(default_factory=list)
+
+
+@dataclass
+class User:
+    id: str
+    email: str
+    password: str | None = None
+    given_name: str = ""
+    family_name: str = ""
+    name: str = ""
+    email_verified: bool = True
+    external_id: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    memberships: list[Membership] = field(default_factory=list)
+    created_at: float = field(default_factory=now)
+
+    @property
+    def display_name(self) -> str:
+        return self.name or " ".join(p for p in (self.given_name, self.family_name) if p) or self.email
+
+    def password_matches(self, candidate: str) -> bool:
+        return self.password is not None and hmac.compare_digest(self.password.encode(), candidate.encode())
+
+    def membership(self, organization_id: str | None) -> Membership | None:
+        return next((m for m in self.memberships if m.organization_id == organization_id), None)
+
+
+@dataclass
+class AuthRequest:
+    """A validated /oauth/authorize request waiting for the user to log in on a page."""
+    id: str
+    client_id: str
+    redirect_uri: str
+    scopes: list[str]
+    state: str | None
+    nonce: str | None
+    code_challenge: str | None
+    prompt: str | None
+    login_hint: str | None
+    organization_id: str | None
+    expires_at: float
+
+
+@dataclass
+class AuthCode:
+    code: str
+    client_id: str
+    redirect_uri: str
+    user_id: str
+    organization_id: str | None
+    session_id: str
+    connection_id: str
+    scopes: list[str]
+    nonce: str | None
+    code_challenge: str | None
+    expires_at: float
+    used: bool = False
+    family_id: str | None = None  # refresh-token family created by the exchange, revoked on replay
+
+
+@dataclass
+class Session:
+    id: str
+    user_id: str
+    organization_id: str | None
+    connection_id: str
+    created_at: float = field(default_factory=now)
+    active: bool = True
+
+
+@dataclass
+class RefreshToken:
+    token: str
+    family_id: str
+    client_id: str
+    user_id: str
+    organization_id: str | None
+    session_id: str
+    connection_id: str
+    scopes: list[str]
+    rotated: bool = False
+
+
+class Store:
+    """Seeded and runtime state. Every public method takes the lock."""
+
+    def __init__(self, seed: dict[str, Any]):
+        self.lock = threading.RLock()
+        self.stats: Counter[str] = Counter()
+        env = seed.get("environment", {})
+        self.environment_name: str = env.get("name", "local")
+        self.password_connection_id: str = env.get("password_connection_id") or "conn_70000000000000101"
+        self.providers: dict[str, Provider] = {
+            p["provider"]: Provider(p["provider"], p["connection_id"], p.get("enabled", True))
+            for p in env.get("providers", [])
+        }
+        self.clients: dict[str, Client] = {}
+        for c in seed["clients"]:
+            self.clients[c["id"]] = Client(
+                id=c["id"], secret=c["secret"], type=c["type"], name=c.get("name", ""),
+                redirect_uris=list(c.get("redirect_uris", [])),
+                post_logout_redirect_uris=list(c.get("post_logout_redirect_uris", [])),
+                scopes=list(c.get("scopes", [])), audience=list(c.get("audience", [])),
+                organization_id=c.get("organization_id"), custom_claims=dict(c.get("custom_claims", {})),
+            )
+        self.roles: dict[str, Role] = {
+            r["name"]: Role(r["name"], r.get("display_name", ""), r.get("description", ""), list(r.get("permissions", [])))
+            for r in seed.get("roles", [])
+        }
+        self.organizations: dict[str, Organization] = {
+            o["id"]: Organization(
+                id=o["id"], display_name=o["display_name"], external_id=o.get("external_id"), slug=o.get("slug"),
+                region_code=o.get("region_code", "US"), metadata=dict(o.get("metadata", {})),
+            )
+            for o in seed.get("organizations", [])
+        }
+        self.connections: dict[str, Connection] = {
+            c["id"]: Connection(c["id"], c["organization_id"], c["type"], c.get("provider", "CUSTOM"),
+                                [d.lower() for d in c.get("domains", [])], c.get("enabled", True))
+            for c in seed.get("connections", [])
+        }
+        self.users: dict[str, User] = {}
+        for u in seed.get("users", []):
+            self.users[u["id"]] = User(
+                id=u["id"], email=u["email"].lower(), password=u.get("password"), given_name=u.get("given_name", ""),
+                family_name=u.get("family_name", ""), name=u.get("name", ""), email_verified=u.get("email_verified", True),
+                external_id=u.get("external_id"), metadata=dict(u.get("metadata", {})),
+                memberships=[Membership(m["organization_id"], list(m.get("roles", []))) for m in u.get("memberships", [])],
+            )
+        # Runtime state.
+        self.auth_requests: dict[str, AuthRequest] = {}
+        self.codes: dict[str, AuthCode] = {}
+        self.sessions: dict[str, Session] = {}
+        self.refresh_tokens: dict[str, RefreshToken] = {}
+        self.revoked_families: set[str] = set()
+        self.revoked_jtis: set[str] = set()
+
+    # ---- seeded objects -------------------------------------------------------------------
+    @property
+    def default_client(self) -> Client:
+        return next(c for c in self.clients.values() if c.type == "environment")
+
+    def client(self, client_id: str | None) -> Client | None:
+        return self.clients.get(client_id or "")
+
+    def user_by_email(self, email: str) -> User | None:
+        email = email.strip().lower()
+        with self.lock:
+            return next((u for u in self.users.values() if u.email == email), None)
+
+    def organization(self, org_id: str | None) -> Organization | None:
+        return self.organizations.get(org_id or "")
+
+    def organization_by_external_id(self, external_id: str) -> Organization | None:
+        with self.lock:
+            return next((o for o in self.organizations.values() if o.external_id == external_id), None)
+
+    def list_organizations(self) -> list[Organization]:
+        with self.lock:
+            return sorted(self.organizations.values(), key=lambda o: (o.created_at, o.id))
+
+    def connection(self, conn_id: str | None) -> Connection | None:
+        return self.connections.get(conn_id or "")
+
+    def connection_for_domain(self, domain: str) -> Connection | None:
+        domain = domain.strip().lower()
+        with self.lock:
+            return next((c for c in self.connections.values() if c.enabled and domain in c.domains), None)
+
+    def connection_for_organization(self, org_id: str) -> Connection | None:
+        with self.lock:
+            return next((c for c in self.connections.values() if c.enabled and c.organization_id == org_id), None)
+
+    def enabled_providers(self) -> list[Provider]:
+        return [self.providers[name] for name in SOCIAL_PROVIDERS if name in self.providers and self.providers[name].enabled]
+
+    def roles_and_permissions(self, user: User, org_id: str | None) -> tuple[list[str], list[str]]:
+        membership = user.membership(org_id)
+        if membership is None:
+            return [], []
+        permissions: list[str] = []
+        for role_name in membership.roles:
+            for perm in self.roles.get(role_name, Role(role_name)).permissions:
+                if perm not in permissions:
+                    permissions.append(perm)
+        return list(membership.roles), permissions
+
+    def provision_user(self, email: str, organization_id: str | None, given_name: str = "", family_name: str = "") -> User:
+        """Just-in-time user for an SSO or social login with an email the seed does not know."""
+        with self.lock:
+            existing = self.user_by_email(email)
+            if existing:
+                if organization_id and existing.membership(organization_id) is None:
+                    existing.memberships.append(Membership(organization_id, ["member"] if "member" in self.roles else []))
+                return existing
+            local = email.split("@", 1)[0]
+            user = User(id=new_id("usr"), email=email.lower(), given_name=given_name or local.capitalize(),
+                        family_name=family_name)
+            if organization_id is None:  # social sign-up: a personal organization, as full-stack auth does
+                org = Organization(id=new_id("org"), display_name=f"{user.display_name}'s workspace")
+                self.organizations[org.id] = org
+                organization_id = org.id
+                roles = ["admin"] if "admin" in self.roles else []
+            else:
+                roles = ["member"] if "member" in self.roles else []
+            user.memberships.append(Membership(organization_id, roles))
+            self.users[user.id] = user
+            return user
+
+    # ---- login requests, codes, sessions --------------------------------------------------
+    def add_auth_request(self, req: AuthRequest) -> None:
+        with self.lock:
+            self._expire()
+            self.auth_requests[req.id] = req
+
+    def auth_request(self, req_id: str) -> AuthRequest | None:
+        with self.lock:
+            req = self.auth_requests.get(req_id or "")
+            if req is None or req.expires_at < now():
+                return None
+            return req
+
+    def finish_auth_request(self, req_id: str) -> None:
+        with self.lock:
+            self.auth_requests.pop(req_id, None)
+
+    def create_session(self, user_id: str, org_id: str | None, connection_id: str) -> Session:
+        with self.lock:
+            session = Session(new_id("ses"), user_id, org_id, connection_id)
+            self.sessions[session.id] = session
+            return session
+
+    def active_session(self, session_id: str | None) -> Session | None:
+        with self.lock:
+            session = self.sessions.get(session_id or "")
+            return session if session and session.active else None
+
+    def end_session(self, session_id: str) -> bool:
+        """Ends a session and revokes the refresh tokens issued in it."""
+        with self.lock:
+            session = self.sessions.get(session_id)
+            if session is None or not session.active:
+                return False
+            session.active = False
+            for rt in self.refresh_tokens.values():
+                if rt.session_id == session_id:
+                    self.revoked_families.add(rt.family_id)
+            return True
+
+    def add_code(self, code: AuthCode) -> None:
+        with self.lock:
+            self._expire()
+            self.codes[code.code] = code
+
+    def take_code(self, code: str) -> tuple[AuthCode | None, str]:
+        """Marks a code used. Returns (code, "") or (code-or-None, reason) when it cannot be used."""
+        with self.lock:
+            entry = self.codes.get(code)
+            if entry is None:
+                return None, "unknown"
+            if entry.used:
+                # Replay: whatever the first exchange produced is revoked (RFC 6749 section 4.1.2).
+                if entry.family_id:
+                    self.revoked_families.add(entry.family_id)
+                return entry, "used"
+            entry.used = True
+            if entry.expires_at < now():
+                return entry, "expired"
+            return entry, ""
+
+    # ---- refresh tokens -------------------------------------------------------------------
+    def issue_refresh_token(self, family_id: str, client_id: str, user_id: str, org_id: str | None,
+                            session_id: str, connection_id: str, scopes: list[str]) -> str:
+        with self.lock:
+            token = "rt_" + secrets.token_urlsafe(32)
+            self.refresh_tokens[token] = RefreshToken(token, family_id, client_id, user_id, org_id, session_id,
+                                                      connection_id, list(scopes))
+            return token
+
+    def use_refresh_token(self, token: str, client_id: str) -> tuple[RefreshToken | None, str]:
+        """Rotates a refresh token. Reusing a rotated one revokes its whole family."""
+        with self.lock:
+            rt = self.refresh_tokens.get(token)
+            if rt is None:
+                return None, "unknown refresh token"
+            if rt.client_id != client_id:
+                return None, "refresh token was issued to another client"
+            if rt.family_id in self.revoked_families:
+                return None, "refresh token was revoked"
+            if rt.rotated:
+                self.revoked_families.add(rt.family_id)
+                self.stats["refresh_reuse_detected"] += 1
+                return None, "refresh token was already used; its token family is now revoked"
+            if self.active_session(rt.session_id) is None:
+                return None, "the session of this refresh token has ended"
+            rt.rotated = True
+            return rt, ""
+
+    def revoke_jti(self, jti: str) -> None:
+        with self.lock:
+            self.revoked_jtis.add(jti)
+
+    def is_revoked(self, jti: str | None) -> bool:
+        return bool(jti) and jti in self.revoked_jtis
+
+    def count(self, name: str) -> None:
+        with self.lock:
+            self.stats[name] += 1
+
+    def snapshot_stats(self) -> dict[str, int]:
+        with self.lock:
+            return dict(self.stats)
+
+    def _expire(self) -> None:
+        t = now()
+        if len(self.codes) > 1000:
+            for key in [k for k, c in self.codes.items() if c.expires_at < t - 600]:
+                del self.codes[key]
+        if len(self.auth_requests) > 1000:
+            for key in [k for k, r in self.auth_requests.items() if r.expires_at < t]:
+                del self.auth_requests[key]

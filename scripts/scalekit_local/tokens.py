@@ -1,0 +1,90 @@
+"""Signing and checking JWTs shaped as Scalekit issues them (RS256, kid in the header)."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+from typing import Any
+
+import jwt
+from jwt.algorithms import RSAAlgorithm
+
+from .store import Client, Store, User, new_id
+
+
+class TokenIssuer:
+    def __init__(self, signing_key, kid: str, access_token_ttl: int = 300, id_token_ttl: int = 3600):
+        self.key = signing_key
+        self.public_key = signing_key.public_key()
+        self.kid = kid
+        self.access_token_ttl = access_token_ttl
+        self.id_token_ttl = id_token_ttl
+        jwk = RSAAlgorithm.to_jwk(self.public_key, as_dict=True)
+        self.jwks = {"keys": [{"kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid, "n": jwk["n"], "e": jwk["e"]}]}
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": self.kid, "typ": "JWT"})
+
+    def verify(self, token: str, *, verify_exp: bool = True) -> dict[str, Any] | None:
+        """Claims of a token this environment signed, or None (bad signature, expired, malformed)."""
+        try:
+            if jwt.get_unverified_header(token).get("kid") != self.kid:
+                return None
+            return jwt.decode(token, self.public_key, algorithms=["RS256"],
+                              options={"verify_aud": False, "verify_exp": verify_exp, "verify_iat": False})
+        except jwt.PyJWTError:
+            return None
+
+    # ---- token shapes -------------------------------------------------------------------
+    def _times(self, ttl: int) -> dict[str, int]:
+        issued = int(time.time())
+        return {"iat": issued, "nbf": issued, "exp": issued + ttl}
+
+    def client_token(self, issuer: str, client: Client, scopes: list[str]) -> str:
+        claims: dict[str, Any] = {
+            "iss": issuer, "sub": client.id, "client_id": client.id, "jti": new_id("tkn"),
+            **self._times(self.access_token_ttl),
+        }
+        if client.audience:
+            claims["aud"] = list(client.audience)
+        if client.organization_id:
+            claims["oid"] = client.organization_id
+        claims["scopes"] = list(scopes)
+        if scopes:
+            claims["scope"] = " ".join(scopes)
+        for key, value in client.custom_claims.items():
+            claims.setdefault(key, value)
+        return self.sign(claims)
+
+    def user_tokens(self, issuer: str, store: Store, client: Client, user: User, org_id: str | None,
+                    session_id: str, connection_id: str, scopes: list[str], nonce: str | None) -> tuple[str, str]:
+        """(access_token, id_token) for a user login or refresh."""
+        roles, permissions = store.roles_and_permissions(user, org_id)
+        access: dict[str, Any] = {
+            "iss": issuer, "aud": [client.id], "sub": user.id, "client_id": client.id, "jti": new_id("tkn"),
+            "sid": session_id, "roles": roles, "permissions": permissions,
+            "scope": " ".join(scopes), "scopes": list(scopes),
+            "email": user.email, "name": user.display_name,
+            **self._times(self.access_token_ttl),
+        }
+        if org_id:
+            access["oid"] = org_id
+        access_token = self.sign(access)
+
+        digest = hashlib.sha256(access_token.encode()).digest()
+        at_hash = base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+        idt: dict[str, Any] = {
+            "iss": issuer, "aud": [client.id], "azp": client.id, "client_id": client.id, "sub": user.id,
+            "sid": session_id, "amr": [connection_id], "at_hash": at_hash, "auth_time": int(time.time()),
+            "email": user.email, "email_verified": user.email_verified, "name": user.display_name,
+            **self._times(self.id_token_ttl),
+        }
+        if user.given_name:
+            idt["given_name"] = user.given_name
+        if user.family_name:
+            idt["family_name"] = user.family_name
+        if org_id:
+            idt["oid"] = org_id
+        if nonce:
+            idt["nonce"] = nonce
+        return access_token, self.sign(idt)
