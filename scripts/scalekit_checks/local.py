@@ -1,0 +1,100 @@
+"""`--local`: start the bundled local Scalekit environment inside this process and point the
+settings and the TLS trust variables (REQUESTS_CA_BUNDLE, GRPC_DEFAULT_SSL_ROOTS_FILE_PATH, ...)
+at it, before the SDK opens any connection."""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import settings
+from .report import CheckFailed, Exit, Report
+
+
+@dataclass
+class SeedFacts:
+    """Ids from the seed that the login paths need."""
+
+    login_email: str  # the user the headless login signs in
+    sso_organization_id: str | None
+    sso_connection_id: str | None
+    sso_login_email: str | None  # a user whose email domain belongs to that connection
+
+
+def _import():
+    try:
+        import scalekit_local
+        from scalekit_local import seed
+    except ImportError as exc:
+        raise CheckFailed(Exit.CONFIG, f"the local Scalekit environment cannot be loaded ({exc}); run from a full "
+                          "checkout of this repository with requirements.txt installed") from None
+    return scalekit_local, seed
+
+
+def seed_facts(seed_path: str | None) -> SeedFacts:
+    _, seed_module = _import()
+    try:
+        seed = seed_module.load_seed(seed_path)
+    except seed_module.SeedError as exc:
+        raise CheckFailed(Exit.CONFIG, f"seed: {exc}") from None
+    users = seed.get("users", [])
+    if not users:
+        raise CheckFailed(Exit.CONFIG, "the local environment's seed has no users, so no one can log in")
+    connection = next((c for c in seed.get("connections", []) if c.get("domains")), None)
+    domains = connection["domains"] if connection else []
+    sso_user = next((u["email"] for u in users if u["email"].rsplit("@", 1)[-1].lower() in domains), None)
+    return SeedFacts(
+        login_email=users[0]["email"],
+        sso_organization_id=connection["organization_id"] if connection else None,
+        sso_connection_id=connection["id"] if connection else None,
+        sso_login_email=sso_user,
+    )
+
+
+def _seed_with_uris(seed_path: str | None, redirect_uri: str, post_logout_uri: str) -> str:
+    """A temporary copy of the seed whose app client also allows this run's loopback URIs, so the
+    check never competes with an app for the default ports."""
+    import yaml
+
+    _, seed_module = _import()
+    seed = yaml.safe_load(Path(seed_path or seed_module.DEFAULT_SEED_PATH).read_text(encoding="utf-8"))
+    client = next(c for c in seed["clients"] if c.get("type") == "environment")
+    client.setdefault("redirect_uris", []).append(redirect_uri)
+    client.setdefault("post_logout_redirect_uris", []).append(post_logout_uri)
+    handle, path = tempfile.mkstemp(prefix="scalekit-seed-", suffix=".yaml")
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        yaml.safe_dump(seed, out, sort_keys=False)
+    return path
+
+
+def start(report: Report, login_email: str | None = None, seed_path: str | None = None,
+          register: tuple[str, str] | None = None):
+    """Start LocalScalekit on a free port; return it and Settings built from it. `register` is a
+    (redirect URI, post-logout URI) pair to allow in addition to the seed's own."""
+    with report.check("local environment") as c:
+        scalekit_local, _ = _import()
+        temp_seed = _seed_with_uris(seed_path, *register) if register else None
+        try:
+            env = scalekit_local.LocalScalekit(port=0, host="127.0.0.1", tls=True, seed_path=temp_seed or seed_path,
+                                               auto_login=login_email)
+            env.start()
+        except CheckFailed:
+            raise
+        except Exception as exc:
+            raise CheckFailed(Exit.CONFIG, f"the local Scalekit environment did not start: "
+                              f"{type(exc).__name__}: {exc}") from None
+        finally:
+            if temp_seed:
+                os.unlink(temp_seed)
+        variables = env.env_vars()
+        os.environ.update(variables)  # trust first: the SDK reads these when it connects
+        report.add_secret(variables.get(settings.CLIENT_SECRET))
+        who = f", headless login as {login_email}" if login_email else ""
+        c.ok(f"started at {env.url}{who}", {"url": env.url})
+    found = settings.Settings()
+    for name in (settings.ENV_URL, settings.CLIENT_ID, settings.CLIENT_SECRET):
+        found.values[name] = variables[name]
+        found.sources[name] = "local environment"
+    report.info["local"] = True
+    return env, found

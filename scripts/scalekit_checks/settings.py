@@ -1,0 +1,228 @@
+"""Read the Scalekit settings from `.env` and the process environment, and check each one.
+
+The process environment wins over the file (python-dotenv's default, and what most frameworks do),
+and every check line says where its value came from.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+from .report import Exit, Report
+
+ENV_URL = "SCALEKIT_ENVIRONMENT_URL"
+CLIENT_ID = "SCALEKIT_CLIENT_ID"
+CLIENT_SECRET = "SCALEKIT_CLIENT_SECRET"
+REDIRECT_URI = "SCALEKIT_REDIRECT_URI"
+POST_LOGOUT_URI = "SCALEKIT_POST_LOGOUT_REDIRECT_URI"
+VARIABLES = (ENV_URL, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, POST_LOGOUT_URI)
+
+# Names seen in older Scalekit docs and SDK READMEs; we point people to the canonical one.
+ALIASES = {ENV_URL: ("SCALEKIT_ENV_URL", "SCALEKIT_URL", "SCALEKIT_ENVIRONMENT")}
+CLIENT_ID_PREFIX = "skc_"
+MIN_SECRET_LENGTH = 20
+PLACEHOLDER_MARKERS = ("...", "<", ">", "your-", "your_", "changeme")
+LOOPBACK_NAMES = ("localhost",)
+
+
+@dataclass
+class Settings:
+    values: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    env_file: str | None = None
+
+    def get(self, name: str) -> str | None:
+        return self.values.get(name)
+
+    @property
+    def env_url(self) -> str:
+        return self.values[ENV_URL]
+
+    @property
+    def client_id(self) -> str:
+        return self.values[CLIENT_ID]
+
+    @property
+    def client_secret(self) -> str:
+        return self.values[CLIENT_SECRET]
+
+
+class SettingsError(Exception):
+    pass
+
+
+def load(env_file: str | None, explicit: bool) -> Settings:
+    """Merge the env file (if any) with the process environment; raise SettingsError if an
+    explicitly named file is missing."""
+    settings = Settings()
+    file_values: dict[str, str | None] = {}
+    if env_file:
+        path = Path(env_file)
+        if path.is_file():
+            file_values = dotenv_values(path)
+            settings.env_file = str(path)
+        elif explicit:
+            raise SettingsError(f"env file {env_file} does not exist")
+    for name in VARIABLES + tuple(a for names in ALIASES.values() for a in names):
+        if os.environ.get(name):
+            settings.values[name] = os.environ[name]
+            settings.sources[name] = "environment"
+        elif file_values.get(name):
+            settings.values[name] = file_values[name]
+            settings.sources[name] = settings.env_file or env_file
+    return settings
+
+
+def is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _looks_like_placeholder(value: str) -> bool:
+    lowered = value.lower()
+    return any(marker in lowered for marker in PLACEHOLDER_MARKERS)
+
+
+def _origin_problem(value: str) -> tuple[str | None, str | None, str | None]:
+    """Return (normalised URL, error, warning) for an environment URL."""
+    if value != value.strip():
+        return None, "has leading or trailing whitespace", None
+    if value[:1] in "'\"" or value[-1:] in "'\"":
+        return None, "is wrapped in quotes; remove them", None
+    if "://" not in value:
+        return None, f"has no scheme; use https://{value.rstrip('/')}", None
+    try:
+        parts = urlsplit(value)
+        parts.port  # raises ValueError on a bad port
+    except ValueError as exc:
+        return None, f"is not a valid URL ({exc})", None
+    if parts.scheme not in ("https", "http"):
+        return None, f"must use https:// (got {parts.scheme}://)", None
+    if not parts.hostname:
+        return None, "has no host name", None
+    if _looks_like_placeholder(value):
+        return None, "looks like a placeholder from the docs; copy the real URL from the Scalekit dashboard", None
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        return None, f"uses http:// for the remote host {parts.hostname}; use https:// (http is only for localhost or 127.0.0.1)", None
+    if parts.username or parts.password:
+        return None, "must not contain a user name or password", None
+    if parts.query or parts.fragment:
+        return None, "must not have a query string or fragment", None
+    if parts.path not in ("", "/"):
+        return None, (f"must be the environment's origin without a path (got path {parts.path}); "
+                      f"the SDK calls {parts.scheme}://{parts.netloc}/oauth/token"), None
+    normalised = f"{parts.scheme}://{parts.netloc}"
+    if parts.path == "/":
+        return normalised, None, (f"trailing slash removed: set it to {normalised} "
+                                  "(with the slash the Python SDK calls //oauth/token and gets 404)")
+    return normalised, None, None
+
+
+def _redirect_problem(value: str) -> str | None:
+    if value != value.strip():
+        return "has leading or trailing whitespace"
+    try:
+        parts = urlsplit(value)
+        parts.port
+    except ValueError as exc:
+        return f"is not a valid URL ({exc})"
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return "must be an absolute http(s) URL, e.g. http://localhost:3000/auth/callback"
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        return f"uses http:// for the remote host {parts.hostname}; use https:// (http is only for localhost or 127.0.0.1)"
+    if parts.fragment:
+        return "must not have a #fragment"
+    if "*" in value:
+        return "must be an exact URL; wildcards are not allowed"
+    if _looks_like_placeholder(value):
+        return "looks like a placeholder; use your app's real URL"
+    return None
+
+
+def check_all(settings: Settings, report: Report, optional: bool = True) -> bool:
+    """Run one check per variable (the redirect URLs only if `optional`). Normalises the
+    environment URL in place. Returns True if all values are usable."""
+    report.add_secret(settings.get(CLIENT_SECRET))
+    ok = True
+
+    def source(name: str) -> str:
+        return f"(from {settings.sources[name]})"
+
+    with report.check(ENV_URL) as c:
+        value = settings.get(ENV_URL)
+        if not value:
+            alias = next((a for a in ALIASES[ENV_URL] if settings.get(a)), None)
+            hint = (f"; {alias} is set: rename it to {ENV_URL}" if alias else
+                    "; copy it from the Scalekit dashboard (Developers > Settings), e.g. https://<your-environment>.scalekit.com")
+            c.fail(Exit.CONFIG, f"not set{hint}")
+            ok = False
+        else:
+            url, error, warning = _origin_problem(value)
+            if error:
+                c.fail(Exit.CONFIG, f"{value!r} {error}")
+                ok = False
+            else:
+                settings.values[ENV_URL] = url
+                (c.warn if warning else c.ok)(f"{warning or url} {source(ENV_URL)}", {"value": url})
+
+    with report.check(CLIENT_ID) as c:
+        value = settings.get(CLIENT_ID)
+        if not value:
+            c.fail(Exit.CONFIG, "not set; copy it from the Scalekit dashboard (Developers > Settings > API credentials)")
+            ok = False
+        elif value != value.strip() or any(ch.isspace() or ch in "'\"" for ch in value):
+            c.fail(Exit.CONFIG, "contains whitespace or quotes; remove them")
+            ok = False
+        elif not value.startswith(CLIENT_ID_PREFIX):
+            hint = (" (m2morg_ ids belong to an organization's M2M client; use the environment's API client)"
+                    if value.startswith("m2morg_") else "")
+            c.fail(Exit.CONFIG, f"{value!r} should start with {CLIENT_ID_PREFIX}{hint}")
+            ok = False
+        else:
+            c.ok(f"{value} {source(CLIENT_ID)}", {"value": value})
+
+    with report.check(CLIENT_SECRET) as c:
+        value = settings.get(CLIENT_SECRET)
+        if not value:
+            c.fail(Exit.CONFIG, "not set; create one in the Scalekit dashboard (Developers > Settings > API credentials)")
+            ok = False
+        elif any(ch.isspace() or ch in "'\"" for ch in value):
+            c.fail(Exit.CONFIG, "contains whitespace or quotes; remove them")
+            ok = False
+        elif _looks_like_placeholder(value):
+            c.fail(Exit.CONFIG, "looks like a placeholder; paste the real secret")
+            ok = False
+        elif value == settings.get(CLIENT_ID):
+            c.fail(Exit.CONFIG, f"is the same as {CLIENT_ID}; paste the secret, not the id")
+            ok = False
+        elif len(value) < MIN_SECRET_LENGTH:
+            c.fail(Exit.CONFIG, f"is too short to be a Scalekit client secret ({len(value)} characters)")
+            ok = False
+        else:
+            c.ok(f"set, {len(value)} characters, not shown {source(CLIENT_SECRET)}", {"length": len(value)})
+
+    for name in (REDIRECT_URI, POST_LOGOUT_URI) if optional else ():
+        with report.check(name) as c:
+            value = settings.get(name)
+            if not value:
+                c.skip("not set (optional: the URL your app registers in the Scalekit dashboard)")
+                continue
+            error = _redirect_problem(value)
+            if error:
+                c.fail(Exit.CONFIG, f"{value!r} {error}")
+                ok = False
+            else:
+                c.ok(f"{value} {source(name)}; it must be registered exactly in the Scalekit dashboard",
+                     {"value": value})
+    return ok

@@ -1,0 +1,345 @@
+#!/usr/bin/env python3
+"""Run a whole login against Scalekit without a prompt, and check every token it yields.
+
+It listens on a loopback redirect URI, builds the authorization URL with the SDK (plus PKCE S256,
+which scalekit-sdk-python 2.21 cannot add itself), logs in (headlessly with --local; otherwise
+it prints the URL, or opens it with --open, and waits for the callback), exchanges the code with
+authenticate_with_code, validates the ID and access tokens with validate_token (signature, iss,
+aud, exp), prints their claims (never the tokens), refreshes, and builds the logout URL (with
+--local it also follows it).
+"""
+from __future__ import annotations
+
+import secrets
+import sys
+import time
+import webbrowser
+from urllib.parse import urlsplit
+
+from scalekit_checks import cli, flow, net
+from scalekit_checks.report import CheckFailed, Exit, Report
+
+EXAMPLES = """\
+  python scripts/test_auth_flow.py --local
+  python scripts/test_auth_flow.py --local --path sso
+  python scripts/test_auth_flow.py --local --json
+  python scripts/test_auth_flow.py --open                 # real environment: log in in your browser
+  python scripts/test_auth_flow.py --path sso --organization-id org_123 --open
+  python scripts/test_auth_flow.py --path mcp --resource-id res_123
+
+Against a real environment, register the redirect URI http://localhost:8765/callback and the
+post-logout URL http://localhost:8765/logged-out in the Scalekit dashboard (or pass your own
+loopback URLs with --redirect-uri and --post-logout-redirect-uri).
+"""
+DEFAULT_REDIRECT_URI = "http://localhost:8765/callback"
+LOGOUT_PATH = "/logged-out"
+DEFAULT_SCOPES = "openid profile email offline_access"  # offline_access: without it, no refresh token
+NETWORK_TIMEOUT = 10.0
+LOGIN_TIMEOUT = 300.0  # a person logging in, when --timeout is not given
+SHOWN_CLAIMS = ("sub", "email", "oid", "sid", "amr", "roles", "permissions", "scopes", "aud", "exp")
+
+
+def build_parser():
+    parser = cli.make_parser(
+        "test_auth_flow.py", __doc__.strip().splitlines()[0], EXAMPLES, network=True,
+        timeout_help=f"limit for each network step (default: {NETWORK_TIMEOUT:g}) and for the wait for the "
+                     f"browser callback (default without --local: {LOGIN_TIMEOUT:g})")
+    parser.add_argument("--path", choices=("full-stack", "sso", "mcp"), default="full-stack",
+                        help="which login to run (default: full-stack)")
+    parser.add_argument("--organization-id", metavar="ID", help="sso: log in through this organization's SSO")
+    parser.add_argument("--connection-id", metavar="ID", help="sso: log in through this SSO connection")
+    parser.add_argument("--domain", metavar="DOMAIN", help="sso: log in through the SSO connection of this domain")
+    parser.add_argument("--resource-id", metavar="ID", help="mcp: the MCP server's resource id (res_...)")
+    parser.add_argument("--redirect-uri", metavar="URL",
+                        help=f"loopback callback this script listens on (default: {DEFAULT_REDIRECT_URI}; "
+                             "with --local a free port is used and registered)")
+    parser.add_argument("--post-logout-redirect-uri", metavar="URL",
+                        help=f"where logout returns (default: the redirect URI's origin + {LOGOUT_PATH})")
+    parser.add_argument("--scopes", default=DEFAULT_SCOPES, help=f"scopes to request (default: {DEFAULT_SCOPES!r})")
+    parser.add_argument("--open", action="store_true", help="open the authorization URL in a browser")
+    parser.add_argument("--login-as", metavar="EMAIL", help="--local only: the seeded user the headless login signs in")
+    parser.add_argument("--seed", metavar="FILE", help="--local only: seed file for the local environment")
+    return parser
+
+
+def check_arguments(args) -> None:
+    """Flag combinations that cannot work; exit 2 before anything starts."""
+    with_sso = [f for f in ("organization_id", "connection_id", "domain") if getattr(args, f)]
+    problems = []
+    if args.path != "sso" and with_sso:
+        problems.append(f"--{with_sso[0].replace('_', '-')} needs --path sso")
+    if args.path == "sso" and not with_sso and not args.local:
+        problems.append("--path sso needs --organization-id, --connection-id or --domain")
+    if args.path == "mcp" and not args.resource_id:
+        problems.append("--path mcp needs --resource-id")
+    if args.resource_id and args.path != "mcp":
+        problems.append("--resource-id needs --path mcp")
+    if not args.local and (args.login_as or args.seed):
+        problems.append("--login-as and --seed only apply with --local")
+    if "openid" not in args.scopes.split():
+        problems.append("--scopes must include openid")
+    if problems:
+        raise CheckFailed(Exit.CONFIG, "; ".join(problems))
+
+
+class Flow:
+    def __init__(self, args, report: Report):
+        self.args = args
+        self.report = report
+        self.timeout = args.timeout or NETWORK_TIMEOUT
+        self.login_timeout = args.timeout or (self.timeout if args.local else LOGIN_TIMEOUT)
+        self.local_env = None
+        self.listener: flow.CallbackListener | None = None
+        self.client = None
+        self.settings = None
+
+    # -- setup ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        args = self.args
+        redirect = args.redirect_uri or ("http://127.0.0.1:0/callback" if args.local else DEFAULT_REDIRECT_URI)
+        logout = args.post_logout_redirect_uri or _origin(redirect) + LOGOUT_PATH
+        with self.report.check("callback listener") as c:
+            self.listener = flow.CallbackListener(redirect, logout)
+            c.ok(f"listening for {self.listener.redirect_uri}")
+        local_options = {}
+        if args.local:
+            from scalekit_checks import local
+
+            self.facts = local.seed_facts(args.seed)
+            login = args.login_as or (self.facts.sso_login_email if args.path == "sso" else None) or self.facts.login_email
+            local_options = {"login_email": login, "seed_path": args.seed}
+            if not args.redirect_uri:  # our free port: allow it in the local environment's seed
+                local_options["register"] = (self.listener.redirect_uri, self.listener.post_logout_uri)
+        self.settings, self.local_env = cli.load_settings(args, self.report, **local_options)
+
+    def sdk(self):
+        from scalekit import ScalekitClient
+
+        s = self.settings
+        with self.report.check("sdk client") as c:
+            self.client = self.call(lambda: ScalekitClient(s.env_url, s.client_id, s.client_secret,
+                                                           call_timeout_s=self.timeout), "sdk client")
+            c.ok("ScalekitClient authenticated (client credentials)")
+
+    def call(self, fn, what: str):
+        """An SDK call, bounded by --timeout, with any failure classified."""
+        try:
+            return net.within(self.timeout, fn, what)
+        except Exception as exc:
+            raise net.sdk_failure(exc, what, self.settings.env_url, self.timeout) from None
+
+    def close(self) -> None:
+        if self.listener:
+            self.listener.close()
+        if self.local_env is not None:
+            self.local_env.stop()
+
+    # -- the login -----------------------------------------------------------------------------
+    def sso_target(self) -> dict:
+        args = self.args
+        target = {k: getattr(args, k) for k in ("organization_id", "connection_id", "domain") if getattr(args, k)}
+        if not target and args.local:  # --local --path sso: the seed's SSO connection
+            if not self.facts.sso_connection_id:
+                raise CheckFailed(Exit.CONFIG, "the local environment's seed has no SSO connection with a domain")
+            target = {"connection_id": self.facts.sso_connection_id}
+        return target
+
+    def authorization_url(self, state: str, nonce: str, challenge: str) -> str:
+        from scalekit import AuthorizationUrlOptions
+
+        with self.report.check("authorization url") as c:
+            options = AuthorizationUrlOptions()
+            options.scopes = self.args.scopes.split()
+            options.state = state
+            options.nonce = nonce
+            if self.args.path == "sso":
+                target = self.sso_target()
+                options.organization_id = target.get("organization_id")
+                options.connection_id = target.get("connection_id")
+                options.domain_hint = target.get("domain")
+            url = flow.add_pkce(self.client.get_authorization_url(self.listener.redirect_uri, options), challenge)
+            expected = f"{self.settings.env_url}/oauth/authorize?"
+            if not url.startswith(expected):
+                raise CheckFailed(Exit.PROTOCOL, f"the SDK built {url[:80]}..., expected {expected}...")
+            c.ok("built by the SDK, with state, nonce and PKCE S256", {"url": url})
+        return url
+
+    def login(self, url: str, state: str) -> str:
+        """Return the authorization code from the callback."""
+        with self.report.check("login") as c:
+            if self.local_env is not None:
+                self.browser = net.Http(self.timeout)
+                response = self.browser.request("GET", url, "login")
+                location = response.headers.get("location", "")
+                if response.status_code not in (301, 302, 303, 307) or not location:
+                    raise CheckFailed(Exit.AUTH, f"the authorization server refused the login request "
+                                      f"(HTTP {response.status_code}): {flow.describe_refusal(response)}")
+                if not location.startswith(self.listener.redirect_uri):
+                    raise CheckFailed(Exit.PROTOCOL, f"the local environment did not log in headlessly; it redirected to {location[:120]}")
+                self.browser.request("GET", location, "callback")  # deliver it to our listener, like a browser
+                how = "headless login by the local environment"
+            else:
+                self.report.note(f"Open this URL in a browser and log in (waiting up to {self.login_timeout:g} s):\n{url}")
+                if self.args.open:
+                    webbrowser.open(url)
+                how = "login in the browser"
+            params = self.listener.wait("callback", self.login_timeout)
+            if params.get("error"):
+                raise CheckFailed(Exit.AUTH, f"the login ended with {params['error']}: "
+                                  f"{params.get('error_description') or 'no description'}", {"error": params["error"]})
+            if params.get("state") != state:
+                raise CheckFailed(Exit.AUTH, "the callback's state does not match the one sent; it does not belong to this login")
+            if not params.get("code"):
+                raise CheckFailed(Exit.PROTOCOL, "the callback has neither code nor error")
+            c.ok(f"{how}; callback with code and matching state")
+        return params["code"]
+
+    def exchange(self, code: str, verifier: str) -> dict:
+        from scalekit import CodeAuthenticationOptions
+
+        with self.report.check("code exchange") as c:
+            options = CodeAuthenticationOptions()
+            options.code_verifier = verifier
+            result = self.call(lambda: self.client.authenticate_with_code(code, self.listener.redirect_uri, options),
+                               "code exchange")
+            for key in ("id_token", "access_token", "refresh_token"):
+                self.report.add_secret(result.get(key))
+            user = result.get("user") or {}
+            c.ok(f"authenticate_with_code returned tokens for {user.get('email') or user.get('id')} "
+                 f"(connection {result.get('connection_id')}, organization {result.get('organization_id')})",
+                 {"user": user, "connection_id": result.get("connection_id"),
+                  "organization_id": result.get("organization_id"), "expires_in": result.get("expires_in"),
+                  "refresh_token": bool(result.get("refresh_token"))})
+        return result
+
+    def validate(self, name: str, token: str, nonce: str | None = None) -> dict:
+        from scalekit.common.scalekit import TokenValidationOptions
+
+        with self.report.check(name) as c:
+            options = TokenValidationOptions(issuer=self.settings.env_url, audience=[self.settings.client_id])
+            claims = self.call(lambda: self.client.validate_token(token, options=options), name)
+            if nonce is not None and claims.get("nonce") != nonce:
+                raise CheckFailed(Exit.PROTOCOL, "the ID token's nonce does not match the one sent")
+            left = int(claims.get("exp", 0) - time.time())
+            shown = ", ".join(f"{k}={_short(claims[k])}" for k in SHOWN_CLAIMS if k in claims and k != "exp")
+            c.ok(f"signature, iss, aud, exp valid (expires in {left} s); {shown}", {"claims": claims})
+        return claims
+
+    def check_sso(self, result: dict) -> None:
+        with self.report.check("sso") as c:
+            target = self.sso_target()
+            got_org, got_conn = result.get("organization_id"), result.get("connection_id")
+            if "organization_id" in target and got_org != target["organization_id"]:
+                raise CheckFailed(Exit.AUTH, f"logged in to organization {got_org}, not {target['organization_id']}")
+            if "connection_id" in target and got_conn != target["connection_id"]:
+                raise CheckFailed(Exit.AUTH, f"logged in through connection {got_conn}, not {target['connection_id']}")
+            if "domain" in target:
+                response, _ = self.call(lambda: self.client.connection.list_connections_by_domain(target["domain"]),
+                                        "list_connections_by_domain")
+                owners = {conn.organization_id for conn in response.connections}
+                if not owners:
+                    raise CheckFailed(Exit.CONFIG, f"no SSO connection is configured for the domain {target['domain']}")
+                if got_org not in owners:
+                    raise CheckFailed(Exit.AUTH, f"logged in to organization {got_org}, which does not own {target['domain']}")
+            c.ok(f"organization {got_org} through connection {got_conn}", {"organization_id": got_org, "connection_id": got_conn})
+
+    def refresh(self, refresh_token: str | None) -> None:
+        with self.report.check("refresh") as c:
+            if not refresh_token:
+                c.skip("no refresh_token was issued; request the offline_access scope to get one")
+                return
+            result = self.call(lambda: self.client.refresh_access_token(refresh_token), "refresh")
+            for key in ("access_token", "refresh_token"):
+                self.report.add_secret(result.get(key))
+            rotated = "rotated" if result.get("refresh_token") != refresh_token else "not rotated"
+            c.ok(f"refresh_access_token returned a new access token (refresh token {rotated})")
+        self.validate("refreshed access token", result["access_token"])
+
+    def logout(self, id_token: str) -> None:
+        from scalekit.common.scalekit import LogoutUrlOptions
+
+        state = secrets.token_urlsafe(16)
+        with self.report.check("logout url") as c:
+            options = LogoutUrlOptions(id_token_hint=id_token, post_logout_redirect_uri=self.listener.post_logout_uri,
+                                       state=state)
+            url = self.client.get_logout_url(options)
+            if not url.startswith(f"{self.settings.env_url}/oidc/logout?"):
+                raise CheckFailed(Exit.PROTOCOL, f"unexpected logout URL {url[:80]}")
+            c.ok("built by the SDK (id_token_hint, post_logout_redirect_uri, state)", {"url": url})
+        if self.local_env is None:
+            return
+        with self.report.check("logout") as c:
+            response = self.browser.request("GET", url, "logout")
+            location = response.headers.get("location", "")
+            if response.status_code not in (301, 302, 303, 307) or not location.startswith(self.listener.post_logout_uri):
+                raise CheckFailed(Exit.AUTH, f"logout did not return to {self.listener.post_logout_uri} "
+                                  f"(HTTP {response.status_code}): {flow.describe_refusal(response)}")
+            self.browser.request("GET", location, "logout")
+            params = self.listener.wait("logout", self.timeout)
+            if params.get("state") != state:
+                raise CheckFailed(Exit.AUTH, "the post-logout redirect's state does not match the one sent")
+            c.ok(f"session ended; returned to {self.listener.post_logout_uri} with matching state")
+
+    def mcp(self) -> None:
+        """MCP authorization needs the resource's authorization-server metadata (RFC 8414)."""
+        resource = self.args.resource_id
+        with self.report.check("mcp metadata") as c:
+            url = f"{self.settings.env_url}/.well-known/oauth-authorization-server/resources/{resource}"
+            response = net.Http(self.timeout).request("GET", url, "mcp metadata")
+            if response.status_code == 404:
+                raise CheckFailed(Exit.PROTOCOL, f"{url} is not found (HTTP 404): this environment does not support "
+                                  f"MCP authorization yet, or {resource} is not an MCP resource")
+            if response.status_code != 200:
+                raise net.http_status_failure("mcp metadata", response.status_code, response.text[:2000], url)
+            net.Http.json(response, "mcp metadata")
+            c.ok("authorization-server metadata found")
+        raise CheckFailed(Exit.PROTOCOL, "the MCP login (registration, PKCE, resource, audience) is not supported "
+                          "by this script yet; use an MCP client such as MCP Inspector")
+
+    def run(self) -> None:
+        self.start()
+        self.report.info["path"] = self.args.path
+        self.sdk()
+        if self.args.path == "mcp":
+            self.mcp()
+            return
+        state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+        verifier, challenge = flow.pkce_pair()
+        url = self.authorization_url(state, nonce, challenge)
+        code = self.login(url, state)
+        result = self.exchange(code, verifier)
+        self.validate("id token", result["id_token"], nonce)
+        self.validate("access token", result["access_token"])
+        if self.args.path == "sso":
+            self.check_sso(result)
+        self.refresh(result.get("refresh_token"))
+        self.logout(result["id_token"])
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _short(value) -> str:
+    if isinstance(value, list):
+        return "[" + ",".join(str(v) for v in value) + "]"
+    return str(value)
+
+
+def body(args, report: Report) -> None:
+    report.info["path"] = args.path
+    check_arguments(args)
+    run = Flow(args, report)
+    try:
+        run.run()
+    finally:
+        run.close()
+
+
+def main() -> int:
+    return cli.run("test_auth_flow", build_parser(), body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
