@@ -139,7 +139,11 @@ def local_scalekit_factory(tmp_path_factory):
         return instance
 
     yield start
-    for instance in [*running.values(), *extra]:
+    instances = [*running.values(), *extra]
+    for instance in instances:  # signal all first, so they shut down in parallel
+        if instance.proc.poll() is None:
+            instance.proc.send_signal(signal.SIGTERM)
+    for instance in instances:
         instance.stop()
 
 

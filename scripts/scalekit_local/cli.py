@@ -59,17 +59,23 @@ def seed_summary(seed: dict) -> str:
     return "\n".join(lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from .seed import load_seed
+class _Parser(argparse.ArgumentParser):
+    """Loads the default seed for the epilog only when help is printed (keeps startup quick)."""
 
-    try:
-        default_seed = "default seed (used without --seed):\n" + seed_summary(load_seed(None))
-    except Exception as exc:  # the help must still print
-        default_seed = f"default seed: unavailable ({exc})"
-    parser = argparse.ArgumentParser(
-        prog="local_scalekit.py", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=default_seed + "\n\n" + EXIT_CODES + "\n\nDocs: reference/local-environment.md",
-    )
+    def format_help(self) -> str:
+        from .seed import load_seed
+
+        try:
+            seed = "default seed (used without --seed):\n" + seed_summary(load_seed(None))
+        except Exception as exc:  # the help must still print
+            seed = f"default seed: unavailable ({exc})"
+        self.epilog = seed + "\n\n" + EXIT_CODES + "\n\nDocs: reference/local-environment.md"
+        return super().format_help()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="local_scalekit.py", description=DESCRIPTION,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=8443, help="port to listen on (default 8443; 0 picks a free port)")
     parser.add_argument("--host", default="127.0.0.1", choices=["127.0.0.1", "localhost"],
                         help="loopback name used in the environment URL and bound (default 127.0.0.1)")
@@ -103,6 +109,9 @@ def write_env_file(path: str, variables: dict[str, str]) -> None:
 async def serve(args) -> int:
     from .server import Environment, StartupError
 
+    if args.env_file and not Path(args.env_file).resolve().parent.is_dir():
+        print(f"error: --env-file {args.env_file}: its folder does not exist", file=sys.stderr)
+        return EXIT_USAGE
     try:
         env = Environment(port=args.port, host=args.host, tls=not args.plaintext, seed_path=args.seed,
                           data_dir=args.data_dir, auto_login=args.auto_login, access_token_ttl=args.access_token_ttl)

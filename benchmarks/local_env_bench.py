@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""Benchmark of the local Scalekit environment; prints its figures next to the targets.
+
+    .venv/bin/python benchmarks/local_env_bench.py [--seconds 5] [--json]
+
+Figures (targets from the issue):
+  cold start     CLI launch to the first answered request (warm data folder)   <= 1.5 s
+  logins/s       authorize (headless) + code exchange, one server process       >= 150 /s
+  validate/s     validate_access_token through each SDK (informational)
+  /keys fetches  per SDK client, counted server-side at /_local/stats           == 1
+The ratio column is measured/target for "higher is better" figures and target/measured for
+"lower is better" ones, so >= 1.00 means the target is met.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+CLI = REPO / "scripts" / "local_scalekit.py"
+TSX = REPO / "node_modules" / ".bin" / "tsx"
+REDIRECT = "http://localhost:3000/auth/callback"
+
+NODE_VALIDATE = r"""
+import { ScalekitClient } from '@scalekit-sdk/node';
+const n = Number(process.argv[2]);
+const token = process.argv[3];
+const client = new ScalekitClient(process.env.SCALEKIT_ENVIRONMENT_URL, process.env.SCALEKIT_CLIENT_ID, process.env.SCALEKIT_CLIENT_SECRET);
+await client.validateAccessToken(token);            // first call fetches /keys
+const start = process.hrtime.bigint();
+let ok = 0;
+for (let i = 0; i < n; i++) if (await client.validateAccessToken(token)) ok++;
+const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+console.log(JSON.stringify({ ok, seconds }));
+"""
+
+
+def start_cli(data_dir: str, *extra: str) -> tuple[subprocess.Popen, dict]:
+    proc = subprocess.Popen([sys.executable, str(CLI), "--port", "0", "--json", "--data-dir", data_dir, *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = proc.stdout.readline()
+    if not line:
+        raise SystemExit("the local environment did not start")
+    return proc, json.loads(line)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(10)
+
+
+def cold_start(data_dir: str, runs: int = 3) -> float:
+    """Seconds from launching the CLI to its first answered HTTP request."""
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        proc, info = start_cli(data_dir)
+        with httpx.Client(verify=info["env"]["REQUESTS_CA_BUNDLE"]) as client:
+            while True:
+                try:
+                    if client.get(info["url"] + "/_local/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.005)
+        times.append(time.perf_counter() - t0)
+        stop(proc)
+    return statistics.median(times)
+
+
+def logins_per_second(info: dict, seconds: float) -> tuple[float, str]:
+    env = info["env"]
+    done = 0
+    with httpx.Client(verify=env["REQUESTS_CA_BUNDLE"], base_url=info["url"]) as client:
+        params = {"response_type": "code", "client_id": env["SCALEKIT_CLIENT_ID"], "redirect_uri": REDIRECT,
+                  "scope": "openid profile email offline_access", "state": "s"}
+        token = None
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            r = client.get("/oauth/authorize", params=params)
+            code = parse_qs(urlsplit(r.headers["location"]).query)["code"][0]
+            t = client.post("/oauth/token", data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+                                                  "client_id": env["SCALEKIT_CLIENT_ID"],
+                                                  "client_secret": env["SCALEKIT_CLIENT_SECRET"]})
+            token = t.json()["access_token"]
+            done += 1
+        elapsed = time.perf_counter() - t0
+    return done / elapsed, token
+
+
+def keys_count(info: dict) -> int:
+    return httpx.get(info["url"] + "/_local/stats", verify=info["env"]["REQUESTS_CA_BUNDLE"]).json().get("keys", 0)
+
+
+def python_validation(info: dict, token: str, n: int) -> tuple[float, int]:
+    code = f"""
+import json, os, sys, time
+from scalekit import ScalekitClient
+c = ScalekitClient(os.environ['SCALEKIT_ENVIRONMENT_URL'], os.environ['SCALEKIT_CLIENT_ID'], os.environ['SCALEKIT_CLIENT_SECRET'])
+token = sys.argv[1]
+c.validate_access_token(token)
+t0 = time.perf_counter()
+ok = sum(c.validate_access_token(token) for _ in range({n}))
+print(json.dumps({{"ok": ok, "seconds": time.perf_counter() - t0}}))
+"""
+    before = keys_count(info)
+    out = subprocess.run([sys.executable, "-c", code, token], env={**os.environ, **info["env"]},
+                         capture_output=True, text=True, timeout=120, check=True)
+    result = json.loads(out.stdout)
+    assert result["ok"] == n, result
+    return n / result["seconds"], keys_count(info) - before
+
+
+def node_validation(info: dict, token: str, n: int) -> tuple[float, int]:
+    before = keys_count(info)
+    with tempfile.NamedTemporaryFile("w", suffix=".mjs", dir=REPO / "benchmarks", delete=False) as fh:
+        fh.write(NODE_VALIDATE)
+    try:
+        out = subprocess.run([str(TSX), fh.name, str(n), token], env={**os.environ, **info["env"]},
+                             capture_output=True, text=True, timeout=120, check=True, cwd=REPO)
+    finally:
+        os.unlink(fh.name)
+    result = json.loads(out.stdout)
+    assert result["ok"] == n, result
+    return n / result["seconds"], keys_count(info) - before
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=5.0, help="duration of the login loop (default 5)")
+    parser.add_argument("--validations", type=int, default=2000, help="validations per SDK (default 2000)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="skl-bench-") as data_dir:
+        t0 = time.perf_counter()
+        proc, _ = start_cli(data_dir)  # first run creates the CA and signing key
+        first_run = time.perf_counter() - t0
+        stop(proc)
+        cold = cold_start(data_dir)
+
+        proc, info = start_cli(data_dir, "--auto-login", "alice@acme.test")
+        try:
+            rate, token = logins_per_second(info, args.seconds)
+            py_rate, py_keys = python_validation(info, token, args.validations)
+            node_rate, node_keys = node_validation(info, token, args.validations)
+        finally:
+            stop(proc)
+
+    rows = [
+        # name, measured, target, unit, higher_is_better
+        ("cold start to first answer (warm data dir)", cold, 1.5, "s", False),
+        ("logins/s (authorize + code exchange)", rate, 150.0, "/s", True),
+        ("Python SDK validate_access_token", py_rate, None, "/s", True),
+        ("Node SDK validateAccessToken", node_rate, None, "/s", True),
+        ("/keys fetches per Python SDK client", py_keys, 1, "", False),
+        ("/keys fetches per Node SDK client", node_keys, 1, "", False),
+    ]
+    if args.json:
+        print(json.dumps({"first_run_s": first_run, **{name: value for name, value, *_ in rows}}, indent=2))
+        return 0
+    print(f"{'figure':<44} {'measured':>12} {'target':>10} {'ratio':>7}")
+    for name, value, target, unit, higher in rows:
+        measured = f"{value:.3f} {unit}".strip() if isinstance(value, float) else f"{value} {unit}".strip()
+        if target is None:
+            print(f"{name:<44} {measured:>12} {'-':>10} {'-':>7}")
+            continue
+        ratio = (value / target if higher else (target / value if value else float('inf')))
+        if name.startswith("/keys"):
+            ratio = 1.0 if value == target else 0.0  # exactly once
+        print(f"{name:<44} {measured:>12} {('>=' if higher else '<=') + str(target) + unit:>10} {ratio:>7.2f}")
+    print(f"(first run with a new data folder, including CA and key generation: {first_run:.2f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
