@@ -35,14 +35,14 @@ def seed_summary(seed: dict) -> str:
     lines = []
     env_clients = [c for c in seed["clients"] if c["type"] == "environment"]
     for c in env_clients:
-        lines.append(f"  client        {c['id']}  secret {c['secret']}")
+        lines.append(f"  client        {c['id']}  (its secret is printed in the export lines at start)")
         for uri in c.get("redirect_uris", []):
             lines.append(f"    redirect    {uri}")
         for uri in c.get("post_logout_redirect_uris", []):
             lines.append(f"    post-logout {uri}")
     for c in seed["clients"]:
         if c["type"] == "m2m":
-            lines.append(f"  m2m client    {c['id']}  secret {c['secret']}  org {c.get('organization_id', '-')}"
+            lines.append(f"  m2m client    {c['id']}  org {c.get('organization_id', '-')}"
                          f"  scopes {' '.join(c.get('scopes', [])) or '-'}")
     orgs = {o["id"]: o for o in seed.get("organizations", [])}
     for o in orgs.values():

@@ -51,6 +51,7 @@ def test_help_lists_the_default_seed():
     for provider in seed["environment"]["providers"]:
         assert provider["provider"] in out.stdout
     assert seed["clients"][0]["id"] in out.stdout
+    assert all(client["secret"] not in out.stdout for client in seed["clients"])  # secrets only in exports
     for option in ("--port", "--seed", "--auto-login", "--plaintext", "--env-file", "--data-dir"):
         assert option in out.stdout
 
