@@ -8,6 +8,7 @@ Embedding API (stable; other scripts and the test fixture build on it)::
                   auto_login=None, access_token_ttl=300)
         .start() -> self        # serves from a background thread with its own event loop;
                                 # returns once listening; raises StartupError on failure
+                                # (the constructor already raises it for a bad seed or option)
         .stop()                 # idempotent
         with LocalScalekit() as env: ...     # start() / stop()
         .url            "https://127.0.0.1:PORT" (http:// when tls=False): SCALEKIT_ENVIRONMENT_URL

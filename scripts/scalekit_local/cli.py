@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="access-token lifetime (default 300)")
     parser.add_argument("--env-file", metavar="PATH", help="also write the variables to this dotenv file (mode 600)")
     parser.add_argument("--json", action="store_true", help="print the variables as one JSON object instead of export lines")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log requests and details to stderr")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log HTTP requests, gRPC calls and details to stderr")
     return parser
 
 
@@ -115,6 +115,7 @@ async def serve(args) -> int:
     try:
         env = Environment(port=args.port, host=args.host, tls=not args.plaintext, seed_path=args.seed,
                           data_dir=args.data_dir, auto_login=args.auto_login, access_token_ttl=args.access_token_ttl)
+        env.verbose = args.verbose
         await env.start()
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)

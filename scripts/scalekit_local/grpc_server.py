@@ -66,8 +66,10 @@ class AuthInterceptor(grpc.ServerInterceptor):
         for key, value in handler_call_details.invocation_metadata or ():
             if key == "authorization" and value[:7].lower() == "bearer " and self._token_ok(value[7:].strip()):
                 self.ctx.store.count(f"grpc.{method}")
+                log.debug("gRPC %s", handler_call_details.method)
                 return continuation(handler_call_details)
         self.ctx.store.count("grpc.unauthenticated")
+        log.debug("gRPC %s -> UNAUTHENTICATED", handler_call_details.method)
         return DENY_HANDLER
 
 

@@ -55,6 +55,7 @@ class Environment:
             raise StartupError(f"cannot prepare the data folder: {exc}", 2) from None
         self.ctx = Context(store=self.store, tokens=TokenIssuer(self.data.signing_key, self.data.kid, int(access_token_ttl)),
                            tls=tls, host=host, auto_login_user_id=auto_user)
+        self.verbose = False  # the CLI's -v: access log of HTTP requests
         self._sockets_dir: str | None = None
         self._grpc = None
         self._uvicorn = None
@@ -109,8 +110,9 @@ class Environment:
             self._grpc = build_server(self.ctx, f"unix:{grpc_socket}")
             self._grpc.start()
 
-            config = uvicorn.Config(build_app(self.ctx), uds=http_socket, lifespan="off", access_log=False, log_config=None,
-                                    log_level="warning", timeout_keep_alive=30, server_header=False)
+            config = uvicorn.Config(build_app(self.ctx), uds=http_socket, lifespan="off", access_log=self.verbose,
+                                    log_config=None, log_level="info" if self.verbose else "error",
+                                    timeout_keep_alive=30, server_header=False)
             self._uvicorn = uvicorn.Server(config)
             config.load()
             self._uvicorn.lifespan = config.lifespan_class(config)
