@@ -1,0 +1,171 @@
+"""Check one fence: dispatch on its class and return what happened."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import procs
+from .classify import Plan, check_display, classify
+from .go_runner import GoBatch, is_program
+from .placeholders import expected_output, shown
+from .py_runner import PythonWorker
+from .regions import RegionError, region_text
+from .scan import Fence
+from .ts_runner import TsBatch
+
+REPO = Path(__file__).resolve().parents[2]
+TIMEOUTS = {"python": 60, "ts": 60, "go": 60, "shell": 120}
+
+
+class EnvironmentUnavailable(Exception):
+    """Raised by an environment provider when the local Scalekit environment is not there."""
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: str  # passed | failed | skipped
+    stage: str  # what decided it: gate, display, mirror, lint, compile, gofmt, run, exit, output, timeout, ...
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome != "failed"
+
+
+class Harness:
+    """Checks fences found under `root` (mirror paths and shell fences resolve from there),
+    with the repository's node_modules, tests/go module and .venv as the toolchain."""
+
+    def __init__(self, root: Path, fences: list[Fence], repo: Path = REPO, update_examples: bool = False):
+        self.root = root
+        self.updates: list[tuple[Fence, str]] = []  # (fence, new body) from --update-examples
+        self.repo = repo
+        self.plans = {f.id: classify(f) for f in fences}
+        self.ts = TsBatch(repo, [f for f in fences if self.plans[f.id].kind == "ts"])
+        self.go = GoBatch(repo / "tests" / "go", [f for f in fences if self.plans[f.id].kind == "go"])
+        self.python = PythonWorker(update=update_examples)
+
+    def plan(self, fence: Fence) -> Plan:
+        return self.plans[fence.id]
+
+    def check(self, fence: Fence, environment: Callable[[], Mapping[str, str]]) -> Result:
+        """Check one fence. A failure's message starts with the fence's file:line and the stage."""
+        result = self._check(fence, environment)
+        if result.outcome == "failed":
+            return Result("failed", result.stage, f"{fence} failed at {result.stage}:\n{result.message}")
+        return result
+
+    def _check(self, fence: Fence, environment: Callable[[], Mapping[str, str]]) -> Result:
+        plan = self.plans[fence.id]
+        where = f"{fence.rel}:{fence.line}"
+        if plan.kind == "gate":
+            return Result("failed", "gate", plan.problem)
+        if plan.kind == "skip":
+            return Result("skipped", "skip", f"{where}: {fence.attrs['reason']}")
+        if plan.kind == "display":
+            problem = check_display(fence)
+            return Result("failed", "display", problem) if problem else Result("passed", "display")
+        if plan.kind == "mirror":
+            return self._mirror(fence, where)
+
+        # Compile first: it needs no Scalekit environment, so compile errors show even without one.
+        if plan.kind == "ts":
+            errors = self.ts.compile()[fence.id]
+            if errors:
+                return Result("failed", "compile", "tsc --noEmit --strict:\n" + "\n".join(errors))
+        if plan.kind == "go":
+            errors = self.go.compile()[fence.id]
+            if errors:
+                stage = "gofmt" if errors[0].startswith("not gofmt-clean") else "compile"
+                return Result("failed", stage, "\n".join(errors))
+            if not is_program(fence.body):
+                return Result("passed", "compile", "library package: vetted and built, not run")
+
+        try:
+            env = self._env(environment())
+        except EnvironmentUnavailable as exc:
+            return Result(
+                "failed",
+                "environment",
+                f"this fence runs against the local Scalekit environment, which is not available: {exc}",
+            )
+        timeout = float(fence.attrs.get("timeout", TIMEOUTS[plan.kind]))
+
+        if plan.kind == "python":
+            answer = self.python.run(fence, env, timeout)
+            if answer.get("updated"):
+                self.updates.append((fence, answer["updated"]))
+            if answer["ok"]:
+                return Result("passed", "run")
+            message = answer["message"]
+            if answer.get("stdout"):
+                message += "\n--- output ---\n" + procs.tail(answer["stdout"])
+            return Result("failed", answer["stage"], message)
+        if plan.kind == "ts":
+            return self._judge(fence, self.ts.run(fence, env, timeout), env, 0, timeout)
+        if plan.kind == "go":
+            return self._judge(fence, self.go.run(fence, env, timeout), env, 0, timeout)
+        if plan.kind == "shell":
+            done = procs.run(["bash", "-e", "-c", fence.body], cwd=self.root, env=env, timeout=timeout)
+            return self._judge(fence, done, env, int(fence.attrs.get("expect-exit", "0")), timeout)
+        raise AssertionError(f"unhandled plan {plan}")
+
+    def _env(self, scalekit: Mapping[str, str]) -> dict:
+        env = dict(os.environ)
+        env.update(scalekit)
+        # `python` in shell fences is this repository's interpreter, as after activating .venv.
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        return env
+
+    def _mirror(self, fence: Fence, where: str) -> Result:
+        ref = fence.attrs["mirror"]
+        try:
+            source = region_text(self.root, ref)
+        except RegionError as exc:
+            return Result("failed", "mirror", str(exc))
+        if source == fence.body:
+            return Result("passed", "mirror")
+        diff = "".join(difflib.unified_diff(source.splitlines(True), fence.body.splitlines(True), ref, where))
+        return Result("failed", "mirror", f"differs from {ref}; copy the region again:\n{diff}")
+
+    def _judge(self, fence: Fence, done: procs.Completed, env: Mapping, expect: int, timeout: float) -> Result:
+        output = f"--- stdout ---\n{procs.tail(done.stdout)}\n--- stderr ---\n{procs.tail(done.stderr)}"
+        secret = env.get("SCALEKIT_CLIENT_SECRET", "")
+        if done.returncode is None:
+            return Result("failed", "timeout", f"did not finish within {timeout:g} s\n{output}")
+        if secret and (secret in done.stdout or secret in done.stderr):
+            return Result("failed", "secret", "printed SCALEKIT_CLIENT_SECRET")
+        if done.returncode != expect:
+            return Result("failed", "exit", f"exited {done.returncode}, expected {expect}\n{output}")
+        expected = expected_output(fence.body, "//") if self.plans[fence.id].kind in ("ts", "go") else None
+        if expected is not None:
+            actual = shown(done.stdout, env).splitlines()
+            if actual != expected:
+                return Result(
+                    "failed",
+                    "output",
+                    f"printed output differs from the `// #>` lines\nexpected: {expected}\nactual:   {actual}",
+                )
+        return Result("passed", "run")
+
+    def write_updates(self) -> list[str]:
+        """Write the `#>` lines found by --update-examples back into the Markdown files."""
+        written = []
+        for fence, body in sorted(self.updates, key=lambda u: (str(u[0].path), -u[0].line)):
+            lines = fence.path.read_text(encoding="utf-8").splitlines(keepends=True)
+            new = [(fence.indent + line if line.strip() else line) + "\n" for line in body.splitlines()]
+            lines[fence.line : fence.end_line - 1] = new  # the body sits between the fence lines
+            fence.path.write_text("".join(lines), encoding="utf-8")
+            written.append(fence.id)
+        self.updates.clear()
+        return written
+
+    def close(self) -> None:
+        self.python.close()
+        self.ts.close()
+        self.go.close()
