@@ -92,6 +92,7 @@ class Flow:
         self.listener: flow.CallbackListener | None = None
         self.client = None
         self.settings = None
+        self.facts = None  # ids from the local environment's seed (with --local)
 
     # -- setup ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -122,11 +123,7 @@ class Flow:
             c.ok("ScalekitClient authenticated (client credentials)")
 
     def call(self, fn, what: str):
-        """An SDK call, bounded by --timeout, with any failure classified."""
-        try:
-            return net.within(self.timeout, fn, what)
-        except Exception as exc:
-            raise net.sdk_failure(exc, what, self.settings.env_url, self.timeout) from None
+        return net.sdk_call(fn, what, self.settings.env_url, self.timeout)
 
     def close(self) -> None:
         if self.listener:
@@ -274,10 +271,12 @@ class Flow:
             if response.status_code not in (301, 302, 303, 307) or not location.startswith(self.listener.post_logout_uri):
                 raise CheckFailed(Exit.AUTH, f"logout did not return to {self.listener.post_logout_uri} "
                                   f"(HTTP {response.status_code}): {flow.describe_refusal(response)}")
-            self.browser.request("GET", location, "logout")
-            params = self.listener.wait("logout", self.timeout)
-            if params.get("state") != state:
-                raise CheckFailed(Exit.AUTH, "the post-logout redirect's state does not match the one sent")
+            if f"state={state}" not in location:
+                raise CheckFailed(Exit.AUTH, "the post-logout redirect does not carry the state that was sent")
+            if self.listener.post_logout_uri and "logout" in self.listener.paths.values():
+                self.browser.request("GET", location, "logout")  # deliver it, like a browser
+                if self.listener.wait("logout", self.timeout).get("state") != state:
+                    raise CheckFailed(Exit.AUTH, "the post-logout redirect's state does not match the one sent")
             c.ok(f"session ended; returned to {self.listener.post_logout_uri} with matching state")
 
     def mcp(self) -> None:
@@ -298,7 +297,6 @@ class Flow:
 
     def run(self) -> None:
         self.start()
-        self.report.info["path"] = self.args.path
         self.sdk()
         if self.args.path == "mcp":
             self.mcp()
@@ -329,7 +327,9 @@ def _short(value) -> str:
 
 def body(args, report: Report) -> None:
     report.info["path"] = args.path
-    check_arguments(args)
+    with report.check("arguments") as c:
+        check_arguments(args)
+        c.ok(f"--path {args.path}")
     run = Flow(args, report)
     try:
         run.run()

@@ -49,8 +49,9 @@ def make_parser(prog: str, description: str, examples: str, network: bool,
         parser.add_argument("--local", action="store_true",
                             help="start the bundled local Scalekit environment in this process and check against it "
                                  "(ignores SCALEKIT_* variables and .env)")
-        parser.add_argument("--timeout", type=positive_seconds, default=None, metavar="SECONDS",
-                            help=timeout_help)
+    else:  # accepted so that the same flags work for all three scripts
+        timeout_help = "accepted for uniformity with the other scripts; this one makes no network calls"
+    parser.add_argument("--timeout", type=positive_seconds, default=None, metavar="SECONDS", help=timeout_help)
     return parser
 
 

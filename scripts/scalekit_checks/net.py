@@ -192,6 +192,14 @@ def within(seconds: float, fn: Callable[[], T], what: str) -> T:
     return box["value"]
 
 
+def sdk_call(fn: Callable[[], T], what: str, url: str, timeout: float) -> T:
+    """An SDK call bounded by `timeout`, with any failure classified."""
+    try:
+        return within(timeout, fn, what)
+    except Exception as exc:
+        raise sdk_failure(exc, what, url, timeout) from None
+
+
 class Http:
     """A requests session with one timeout, a latency log and classified failures."""
 

@@ -160,7 +160,7 @@ class Report:
     def finish(self, unexpected: CheckFailed | None = None) -> int:
         """Print the summary (text) or the JSON document, and the error line on stderr."""
         if unexpected is not None:  # a failure outside any check (flags, setup, a crash)
-            self.add(CheckResult("run", "fail", unexpected.message, None, unexpected.data or {},
+            self.add(CheckResult("script", "fail", unexpected.message, None, unexpected.data or {},
                                  unexpected.code))
         code = self.exit_code
         failure = self.failure
