@@ -87,7 +87,7 @@ def _leaf_needs_renewal(cert_path: Path) -> bool:
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
     except (OSError, ValueError):
         return True
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     return cert.not_valid_after_utc - now < LEAF_RENEW_BEFORE
 
 
@@ -109,7 +109,7 @@ def prepare(folder: str | Path | None = None) -> DataDir:
             leaf_cert.unlink(missing_ok=True)
         if _leaf_needs_renewal(leaf_cert) or not leaf_key.exists():
             ca = trustme.CA.from_pem(ca_cert.read_bytes(), ca_key.read_bytes())
-            now = datetime.datetime.now(datetime.timezone.utc)
+            now = datetime.datetime.now(datetime.UTC)
             leaf = ca.issue_cert(
                 "127.0.0.1", "localhost", common_name="localhost",
                 not_before=now - datetime.timedelta(days=1), not_after=now + LEAF_LIFETIME,

@@ -59,7 +59,7 @@ class Front:
         if self.server is not None:
             try:
                 await asyncio.wait_for(self.server.wait_closed(), 2)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def _route(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> tuple[str, bytes]:
@@ -94,7 +94,7 @@ class Front:
             to_backend = asyncio.ensure_future(_pipe(reader, upstream_writer, half_close=True))
             await _pipe(upstream_reader, writer, half_close=False)
             to_backend.cancel()
-        except (asyncio.TimeoutError, ConnectionError, ssl.SSLError, OSError):
+        except (TimeoutError, ConnectionError, ssl.SSLError, OSError):
             pass
         except asyncio.CancelledError:
             pass
@@ -103,6 +103,6 @@ class Front:
                 if w is not None:
                     try:
                         w.close()
-                    except Exception:
+                    except (OSError, RuntimeError):  # already closed, or the loop is shutting down
                         pass
             self._connections.discard(task)

@@ -240,11 +240,11 @@ async def authorize(request: Request) -> Response:
     # An existing browser session is reused unless the app asks for a fresh login or a route.
     session = store.active_session(request.cookies.get(ctx.cookie_name))
     routed = bool(connection or provider or domain)
-    if session and not routed and not (prompts & {"login", "consent", "select_account", "create"}):
-        if org_id is None or org_id == session.organization_id:
-            user = store.users.get(session.user_id)
-            if user is not None:
-                return complete_login(request, req, user, session.connection_id, session.organization_id, session.id)
+    fresh_login = prompts & {"login", "consent", "select_account", "create"}
+    if session and not routed and not fresh_login and org_id in (None, session.organization_id):
+        user = store.users.get(session.user_id)
+        if user is not None:
+            return complete_login(request, req, user, session.connection_id, session.organization_id, session.id)
     if "none" in prompts:
         return error_redirect(req, "login_required", "no active session; prompt=none forbids showing a login page")
 

@@ -7,10 +7,15 @@ import jwt
 import pytest
 import requests
 from scalekit import AuthorizationUrlOptions, CodeAuthenticationOptions, ScalekitClient
-from scalekit.common.exceptions import ScalekitNotFoundException, ScalekitValidateTokenFailureException
+from scalekit.common.exceptions import (
+    ScalekitBadRequestException,
+    ScalekitNotFoundException,
+    ScalekitValidateTokenFailureException,
+)
 from scalekit.common.scalekit import LogoutUrlOptions, TokenValidationOptions
 
-from .helpers import ACME_ORG, ALICE, GLOBEX_ORG, M2M_ID, M2M_SECRET, PASSWORD_CONN, POST_LOGOUT, REDIRECT, pkce_pair, query_of, s256
+from .helpers import (ACME_ORG, ALICE, GLOBEX_ORG, M2M_ID, M2M_SECRET, PASSWORD_CONN, POST_LOGOUT, REDIRECT, pkce_pair,
+                      query_of, s256)
 
 
 def login(client: ScalekitClient, env_url: str, code_verifier: str | None = None, **options) -> dict:
@@ -95,8 +100,9 @@ def test_logout_url_ends_the_session(py_client, autologin):
     resp = requests.get(url, allow_redirects=False, timeout=10)
     assert resp.status_code == 302
     assert resp.headers["location"] == POST_LOGOUT + "?state=bye"
-    with pytest.raises(Exception):
+    with pytest.raises(ScalekitBadRequestException) as info:
         py_client.refresh_access_token(result["refresh_token"])
+    assert "invalid_grant" in str(info.value)
 
 
 def test_client_credentials_tokens(py_client, autologin):
