@@ -62,13 +62,42 @@ def test_duplicate_authorization_headers_any_valid_one_counts(channel, auto_http
     assert stub.GetOrganization(org_pb.GetOrganizationRequest(id=ACME_ORG), metadata=meta, timeout=5).organization.id == ACME_ORG
 
 
-def test_unimplemented_rpcs(channel, auto_http, autologin):
+def test_rpcs_nobody_implements_answer_unimplemented(channel, auto_http, autologin):
+    from scalekit.v1.tools import tools_pb2, tools_pb2_grpc
+
     meta = (("authorization", f"Bearer {_client_token(auto_http, autologin.client_id, autologin.client_secret)}"),)
-    orgs = org_grpc.OrganizationServiceStub(channel)
-    create = org_pb.CreateOrganizationRequest(organization=org_pb.CreateOrganization(display_name="New"))
-    assert _code(lambda: orgs.CreateOrganization(create, metadata=meta, timeout=5)) == grpc.StatusCode.UNIMPLEMENTED
-    users = users_pb2_grpc.UserServiceStub(channel)
-    assert _code(lambda: users.GetUser(users_pb2.GetUserRequest(id="usr_1"), metadata=meta, timeout=5)) == grpc.StatusCode.UNIMPLEMENTED
+    tools = tools_pb2_grpc.ToolServiceStub(channel)  # AgentKit: outside what the local environment emulates
+    code = _code(lambda: tools.ListTools(tools_pb2.ListToolsRequest(), metadata=meta, timeout=5))
+    assert code == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_servicer_helper_answers_unimplemented_for_missing_methods(tmp_path, caplog):
+    """services.servicer(): an RPC of the SDK's base class that the implementation leaves out is
+    UNIMPLEMENTED, quietly (the base class would log a NotImplementedError traceback)."""
+    from concurrent import futures
+
+    from scalekit_local.services import servicer
+
+    class OnlyGet:
+        def GetOrganization(self, request, context):
+            return org_pb.GetOrganizationResponse(organization=org_pb.Organization(id=request.id))
+
+    server = grpc.server(futures.ThreadPoolExecutor(2))
+    org_grpc.add_OrganizationServiceServicer_to_server(servicer(org_grpc.OrganizationServiceServicer, OnlyGet)(), server)
+    address = f"unix:{tmp_path}/g.sock"
+    server.add_insecure_port(address)
+    server.start()
+    try:
+        with grpc.insecure_channel(address) as chan:
+            stub = org_grpc.OrganizationServiceStub(chan)
+            assert stub.GetOrganization(org_pb.GetOrganizationRequest(id="org_1"), timeout=5).organization.id == "org_1"
+            with pytest.raises(grpc.RpcError) as info:
+                stub.DeleteOrganization(org_pb.DeleteOrganizationRequest(id="org_1"), timeout=5)
+            assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+            assert "DeleteOrganization" in info.value.details()
+    finally:
+        server.stop(0)
+    assert "Traceback" not in caplog.text and "NotImplementedError" not in caplog.text
 
 
 def test_invalid_arguments(channel, auto_http, autologin):
