@@ -156,6 +156,10 @@ async def authorize(request: Request) -> Response:
     except OAuthError as exc:
         return pages.error_page(exc.error, exc.description)
 
+    from . import mcp_as
+    if mcp_as.owns_client(ctx, params.get("client_id")):  # DCR / metadata-document clients of MCP resources
+        return await mcp_as.authorize(request, params)
+
     # Until client and redirect URI are trusted, errors go to a page, never to a redirect.
     if params.repeated(("client_id", "redirect_uri")):
         return pages.error_page("invalid_request", f"'{params.repeated(('client_id', 'redirect_uri'))}' was sent more than once.")
@@ -454,9 +458,14 @@ async def token(request: Request) -> Response:
         handler = GRANTS.get(grant_type)
         if handler is None:
             raise OAuthError("unsupported_grant_type", f"grant_type '{grant_type}' is not supported")
-        client = authenticate_client(ctx, params)
-        ctx.store.count(f"token.{grant_type}")
-        body = handler(request, ctx, client, params)
+        from . import mcp_as
+        mcp_client_id, _ = mcp_as.presented_client_id(request, params)
+        if mcp_as.owns_client(ctx, mcp_client_id):  # DCR / metadata-document clients of MCP resources
+            body = await mcp_as.token(request, ctx, params, grant_type)
+        else:
+            client = authenticate_client(ctx, params)
+            ctx.store.count(f"token.{grant_type}")
+            body = handler(request, ctx, client, params)
     except OAuthError as exc:
         ctx.store.count("token.errors")
         return json_error(exc.error, exc.description, exc.status)
@@ -693,6 +702,8 @@ def build_app(ctx: Context) -> Starlette:
         Route("/_local/health", local_health),
         Route("/_local/stats", local_stats),
     ]
+    from . import bridge, mcp_as
+    routes += mcp_as.ROUTES + bridge.ROUTES
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found, 500: server_error})
     app.state.ctx = ctx
     app.add_middleware(CollapseSlashes)

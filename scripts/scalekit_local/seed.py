@@ -131,6 +131,20 @@ def _check_references(data: dict) -> None:
                 raise SeedError(f"connections[{i}].domains[{j}]: {domain!r} already belongs to {domain_owner[domain]}")
             domain_owner[domain] = conn["id"]
 
+    resources = data.get("resources", [])
+    _unique(resources, "id", "resources")
+    resource_urls: set[str] = set()
+    for i, res in enumerate(resources):
+        for j, url in enumerate(res["urls"]):
+            if url in resource_urls:
+                raise SeedError(f"resources[{i}].urls[{j}]: {url!r} belongs to two resources")
+            resource_urls.add(url)
+        custom = res.get("custom_auth")
+        if custom and custom["connection_id"] in connection_ids:
+            raise SeedError(f"resources[{i}].custom_auth.connection_id: {custom['connection_id']!r} is used twice")
+        if custom:
+            connection_ids.add(custom["connection_id"])
+
     users = data.get("users", [])
     _unique(users, "id", "users")
     emails: set[str] = set()

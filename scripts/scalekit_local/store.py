@@ -227,6 +227,11 @@ class Store:
     @property
     def default_client(self) -> Client:
         return next(c for c in self.clients.values() if c.type == "environment")
+        # Management objects (domains, directories, permissions, portal links, org settings): records.py.
+        from .records import seed_records
+
+        seed_records(self, seed)
+        self.resources: list[dict] = [dict(r) for r in seed.get("resources", [])]  # MCP resources: mcp_as.py
 
     def client(self, client_id: str | None) -> Client | None:
         return self.clients.get(client_id or "")

@@ -14,7 +14,7 @@ from google.protobuf import any_pb2
 from google.rpc import status_pb2
 from grpc_status import rpc_status
 
-SERVICE_MODULES = ("organizations",)
+SERVICE_MODULES = ("organizations", "auth")
 
 
 def register_all(server: grpc.Server, ctx) -> None:

@@ -1,0 +1,775 @@
+"""MCP authorization server: OAuth 2.1 for MCP resources (res_...), shaped like Scalekit's.
+
+Per resource of the seed (`resources:`): RFC 8414 / OIDC metadata whose issuer is
+`{ENV}/resources/{res_id}` (served at the path-inserted and the path-suffixed well-known URLs),
+dynamic client registration (RFC 7591, `POST /resources/{res_id}/register`, ids `m2m_...`), Client ID
+Metadata Documents (the client_id is an https URL, or a loopback http(s) URL for local testing, that
+this server fetches), and the authorization-code flow through the environment's own
+`/oauth/authorize` and `/oauth/token`: PKCE S256 required, RFC 8707 `resource` (must be one of the
+resource's registered URLs), a consent page, RFC 9207 `iss` on the redirect, and refresh tokens
+rotated by the store's refresh machinery. oauth.py hands a request here when its client_id belongs
+to an MCP client (see `owns_client`).
+
+Access tokens: `iss` is the environment URL (as live Scalekit issues today; a resource's
+`token_issuer: resource` switches it to `{ENV}/resources/{res_id}`), `aud` = [res_id, resource URL],
+`sub`, `client_id`, `sid`, `oid`, `email`, `scope` and a `scopes` array.
+
+With --auto-login the seeded user is signed in and consent is approved without a page. A resource
+with `custom_auth` sends the browser to the app's own login page instead (bridge.py).
+"""
+from __future__ import annotations
+
+import base64
+import hmac
+import ipaddress
+import json
+import logging
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from urllib.parse import unquote, urlencode, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from . import pages
+from .oauth import (NO_STORE, PKCE_CHALLENGE, PKCE_VERIFIER, OAuthError, Params, ctx_of, error_redirect, issuer,
+                    json_error, read_form, redirect, request_params, s256, with_query)
+from .store import STANDARD_SCOPES, new_id
+
+log = logging.getLogger("scalekit_local.mcp")
+
+PENDING_TTL = 600          # a login / consent / bridge state lives 10 minutes
+CIMD_CACHE_SECONDS = 300
+CIMD_MAX_BYTES = 16 * 1024
+CIMD_FETCH_TIMEOUT = 5.0
+MAX_REGISTRATION_BYTES = 16 * 1024
+AUTH_METHODS = ("none", "client_secret_post", "client_secret_basic")
+_STATE_LOCK = threading.Lock()
+
+
+# ---- state ----------------------------------------------------------------------------------
+@dataclass
+class Resource:
+    id: str
+    name: str
+    urls: list[str]
+    scopes: list[str]
+    dcr: bool = True
+    cimd: bool = True
+    token_issuer: str = "environment"  # environment | resource
+    login_url: str | None = None       # custom auth (bridge.py)
+    connection_id: str | None = None
+    state_ttl: int = PENDING_TTL       # custom auth: how long login_request_id and state stay valid
+
+    def allowed_scopes(self) -> set[str]:
+        return set(self.scopes) | set(STANDARD_SCOPES)
+
+
+@dataclass
+class McpClient:
+    id: str
+    resource_id: str | None          # None: a CIMD client (usable with any resource that allows CIMD)
+    redirect_uris: list[str]
+    name: str = ""
+    auth_method: str = "none"
+    secret: str | None = None
+    metadata: dict = field(default_factory=dict)
+    fetched_at: float = 0.0
+
+
+@dataclass
+class Pending:
+    """An authorization request waiting for a login, the bridge or consent."""
+    id: str
+    client_id: str
+    resource_id: str
+    resource_url: str
+    redirect_uri: str
+    scopes: list[str]
+    state: str | None
+    code_challenge: str
+    base: str                        # the environment URL the client used
+    expires_at: float
+    user_id: str | None = None
+    organization_id: str | None = None
+    connection_id: str | None = None
+    session_id: str | None = None
+    consent_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    login_request_id: str | None = None
+    bridge_state: str | None = None
+    bridge_state_used: bool = False
+
+
+@dataclass
+class McpCode:
+    code: str
+    client_id: str
+    resource_id: str
+    resource_url: str
+    redirect_uri: str
+    user_id: str
+    organization_id: str | None
+    session_id: str
+    connection_id: str
+    scopes: list[str]
+    code_challenge: str
+    expires_at: float
+    used: bool = False
+    family_id: str | None = None
+
+
+class McpState:
+    def __init__(self, raw_resources: list[dict]):
+        self.lock = threading.RLock()
+        self.resources: dict[str, Resource] = {}
+        for r in raw_resources:
+            custom = r.get("custom_auth") or {}
+            self.resources[r["id"]] = Resource(
+                id=r["id"], name=r.get("name", r["id"]), urls=list(r["urls"]), scopes=list(r.get("scopes", [])),
+                dcr=r.get("dynamic_client_registration", True), cimd=r.get("client_id_metadata_documents", True),
+                token_issuer=r.get("token_issuer", "environment"), login_url=custom.get("login_url"),
+                connection_id=custom.get("connection_id"), state_ttl=int(custom.get("state_ttl", PENDING_TTL)),
+            )
+        self.clients: dict[str, McpClient] = {}
+        self.pending: dict[str, Pending] = {}
+        self.codes: dict[str, McpCode] = {}
+        self.families: dict[str, tuple[str, str]] = {}  # refresh family -> (resource id, resource URL)
+
+    def resource_for_url(self, url: str, cimd_only: bool = False) -> Resource | None:
+        return next((r for r in self.resources.values() if url in r.urls and (r.cimd or not cimd_only)), None)
+
+    def add_pending(self, p: Pending) -> None:
+        with self.lock:
+            t = time.time()
+            for key in [k for k, v in self.pending.items() if v.expires_at < t - PENDING_TTL]:
+                del self.pending[key]
+            self.pending[p.id] = p
+
+    def get_pending(self, pending_id: str | None) -> Pending | None:
+        with self.lock:
+            p = self.pending.get(pending_id or "")
+            return p if p and p.expires_at >= time.time() else None
+
+    def by_login_request(self, login_request_id: str) -> Pending | None:
+        with self.lock:
+            return next((p for p in self.pending.values() if p.login_request_id == login_request_id), None)
+
+    def by_bridge_state(self, bridge_state: str) -> Pending | None:
+        with self.lock:
+            return next((p for p in self.pending.values()
+                         if p.bridge_state and hmac.compare_digest(p.bridge_state, bridge_state)), None)
+
+    def finish(self, pending_id: str) -> None:
+        with self.lock:
+            self.pending.pop(pending_id, None)
+
+    def take_code(self, code: str) -> tuple[McpCode | None, str]:
+        with self.lock:
+            entry = self.codes.get(code)
+            if entry is None:
+                return None, "unknown"
+            if entry.used:
+                return entry, "used"
+            entry.used = True
+            return (entry, "expired") if entry.expires_at < time.time() else (entry, "")
+
+
+def state(ctx) -> McpState:
+    st = getattr(ctx, "_mcp_state", None)
+    if st is None:
+        with _STATE_LOCK:
+            st = getattr(ctx, "_mcp_state", None)
+            if st is None:
+                st = McpState(getattr(ctx.store, "resources", []) or [])
+                ctx._mcp_state = st
+    return st
+
+
+def resource_issuer(base: str, resource: Resource) -> str:
+    return f"{base}/resources/{resource.id}"
+
+
+# ---- redirect URIs and clients -----------------------------------------------------------------
+def is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def redirect_uri_problem(uri) -> str | None:
+    """Redirect URIs must be https, or http on a loopback host; no fragment (OAuth 2.1, MCP)."""
+    if not isinstance(uri, str) or not uri:
+        return "redirect URIs must be non-empty strings"
+    parts = urlsplit(uri)
+    if parts.fragment or "#" in uri:
+        return f"redirect URI {uri!r} must not have a fragment"
+    if parts.scheme == "https" and parts.hostname:
+        return None
+    if parts.scheme == "http" and is_loopback_host(parts.hostname):
+        return None
+    return f"redirect URI {uri!r} must use https, or http on a loopback host (localhost, 127.0.0.1, [::1])"
+
+
+def is_cimd_client_id(client_id: str | None) -> bool:
+    return bool(client_id) and client_id.startswith(("https://", "http://"))
+
+
+def owns_client(ctx, client_id: str | None) -> bool:
+    """True when oauth.py should hand the request to this module."""
+    if not client_id:
+        return False
+    if is_cimd_client_id(client_id):
+        return True
+    st = state(ctx)
+    with st.lock:
+        return client_id in st.clients
+
+
+def cimd_url_problem(url: str) -> str | None:
+    parts = urlsplit(url)
+    if parts.fragment or parts.username or parts.password:
+        return "a client ID metadata document URL must not have a fragment or credentials"
+    if parts.path in ("", "/"):
+        return "a client ID metadata document URL must have a path"
+    if parts.scheme == "https" and parts.hostname:
+        return None
+    if parts.scheme == "http" and is_loopback_host(parts.hostname):
+        return None  # local testing only
+    return "a client ID metadata document URL must be https (or http on a loopback host, for local testing)"
+
+
+async def resolve_client(ctx, client_id: str) -> tuple[McpClient | None, str]:
+    """(client, "") or (None, why). CIMD documents are fetched and cached for 5 minutes."""
+    st = state(ctx)
+    if not is_cimd_client_id(client_id):
+        with st.lock:
+            client = st.clients.get(client_id)
+        return (client, "") if client else (None, f"unknown client_id '{client_id}'")
+    if not any(r.cimd for r in st.resources.values()):
+        return None, "client ID metadata documents are not enabled for any resource of this environment"
+    problem = cimd_url_problem(client_id)
+    if problem:
+        return None, problem
+    with st.lock:
+        cached = st.clients.get(client_id)
+    if cached and time.time() - cached.fetched_at < CIMD_CACHE_SECONDS:
+        return cached, ""
+    doc, problem = await fetch_metadata_document(client_id)
+    if problem:
+        return None, f"the client ID metadata document {client_id} could not be used: {problem}"
+    client = McpClient(id=client_id, resource_id=None, redirect_uris=list(doc["redirect_uris"]),
+                       name=str(doc.get("client_name") or client_id), auth_method="none", metadata=doc,
+                       fetched_at=time.time())
+    with st.lock:
+        st.clients[client_id] = client
+    ctx.store.count("mcp.cimd_fetch")
+    return client, ""
+
+
+async def fetch_metadata_document(url: str) -> tuple[dict | None, str]:
+    import httpx
+
+    try:
+        async with httpx.AsyncClient(timeout=CIMD_FETCH_TIMEOUT, follow_redirects=False) as client:
+            response = await client.get(url, headers={"Accept": "application/json"})
+    except httpx.HTTPError as exc:
+        return None, f"fetch failed ({type(exc).__name__}: {exc or 'no answer'})"
+    if response.status_code != 200:
+        return None, f"fetch answered HTTP {response.status_code}"
+    if len(response.content) > CIMD_MAX_BYTES:
+        return None, f"the document is larger than {CIMD_MAX_BYTES} bytes"
+    try:
+        doc = response.json()
+    except ValueError:
+        return None, "the document is not JSON"
+    if not isinstance(doc, dict):
+        return None, "the document is not a JSON object"
+    if doc.get("client_id") != url:
+        return None, f"its client_id {doc.get('client_id')!r} is not the document's URL"
+    uris = doc.get("redirect_uris")
+    if not isinstance(uris, list) or not uris:
+        return None, "redirect_uris is missing or empty"
+    for uri in uris:
+        problem = redirect_uri_problem(uri)
+        if problem:
+            return None, problem
+    method = doc.get("token_endpoint_auth_method", "none")
+    if method != "none":
+        return None, f"token_endpoint_auth_method {method!r} is not supported for metadata-document clients (use none)"
+    if "client_secret" in doc:
+        return None, "a client ID metadata document must not contain client_secret"
+    return doc, ""
+
+
+# ---- metadata and registration ---------------------------------------------------------------
+def _resource_or_404(request: Request) -> Resource | Response:
+    res_id = request.path_params["res_id"]
+    resource = state(ctx_of(request)).resources.get(res_id)
+    if resource is None:
+        return JSONResponse({"error": "not_found", "error_description": f"no MCP resource '{res_id}' in this environment"},
+                            status_code=404)
+    return resource
+
+
+async def metadata(request: Request) -> Response:
+    resource = _resource_or_404(request)
+    if isinstance(resource, Response):
+        return resource
+    ctx_of(request).store.count("mcp.metadata")
+    base = issuer(request)
+    doc = {
+        "issuer": resource_issuer(base, resource),
+        "authorization_endpoint": f"{base}/oauth/authorize",
+        "token_endpoint": f"{base}/oauth/token",
+        "jwks_uri": f"{base}/keys",
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": [*resource.scopes, "offline_access"],
+        "client_id_metadata_document_supported": resource.cimd,
+        "authorization_response_iss_parameter_supported": True,
+    }
+    if resource.dcr:
+        doc["registration_endpoint"] = f"{base}/resources/{resource.id}/register"
+    return JSONResponse(doc, headers={"Cache-Control": "public, max-age=60", "Access-Control-Allow-Origin": "*"})
+
+
+def _registration_error(error: str, description: str, status: int = 400) -> JSONResponse:
+    return JSONResponse({"error": error, "error_description": description}, status_code=status, headers=NO_STORE)
+
+
+async def register(request: Request) -> Response:
+    """RFC 7591 dynamic client registration for one resource."""
+    resource = _resource_or_404(request)
+    if isinstance(resource, Response):
+        return resource
+    ctx = ctx_of(request)
+    if not resource.dcr:
+        return _registration_error("access_denied", f"dynamic client registration is disabled for {resource.id}", 403)
+    body = await request.body()
+    if len(body) > MAX_REGISTRATION_BYTES:
+        return _registration_error("invalid_client_metadata", "the registration request is too large")
+    try:
+        meta = json.loads(body or b"null")
+    except ValueError:
+        return _registration_error("invalid_client_metadata", "the registration request must be a JSON object")
+    if not isinstance(meta, dict):
+        return _registration_error("invalid_client_metadata", "the registration request must be a JSON object")
+    uris = meta.get("redirect_uris")
+    if not isinstance(uris, list) or not uris:
+        return _registration_error("invalid_redirect_uri", "redirect_uris is required and must be a non-empty array")
+    for uri in uris:
+        problem = redirect_uri_problem(uri)
+        if problem:
+            return _registration_error("invalid_redirect_uri", problem)
+    method = meta.get("token_endpoint_auth_method") or "client_secret_basic"  # RFC 7591 default
+    if method not in AUTH_METHODS:
+        return _registration_error("invalid_client_metadata",
+                                   f"token_endpoint_auth_method must be one of {', '.join(AUTH_METHODS)}")
+    grants = meta.get("grant_types") or ["authorization_code", "refresh_token"]
+    if not isinstance(grants, list) or not set(grants) <= {"authorization_code", "refresh_token"}:
+        return _registration_error("invalid_client_metadata",
+                                   "grant_types may only contain authorization_code and refresh_token")
+    responses = meta.get("response_types") or ["code"]
+    if not isinstance(responses, list) or set(responses) != {"code"}:
+        return _registration_error("invalid_client_metadata", "response_types must be [\"code\"]")
+    scope = meta.get("scope")
+    if scope is not None:
+        if not isinstance(scope, str):
+            return _registration_error("invalid_client_metadata", "scope must be a space-separated string")
+        unknown = [s for s in scope.split() if s not in resource.allowed_scopes()]
+        if unknown:
+            return _registration_error("invalid_client_metadata", f"unknown scope: {' '.join(unknown)}")
+    client = McpClient(id=new_id("m2m"), resource_id=resource.id, redirect_uris=list(uris),
+                       name=str(meta.get("client_name") or ""), auth_method=method)
+    answer = {k: v for k, v in meta.items() if k not in ("client_id", "client_secret")}
+    answer.update({
+        "client_id": client.id, "client_id_issued_at": int(time.time()), "redirect_uris": list(uris),
+        "token_endpoint_auth_method": method, "grant_types": grants, "response_types": responses,
+    })
+    if method != "none":
+        client.secret = "sks_" + secrets.token_urlsafe(32)
+        answer["client_secret"] = client.secret
+        answer["client_secret_expires_at"] = 0
+    client.metadata = answer
+    st = state(ctx)
+    with st.lock:
+        st.clients[client.id] = client
+    ctx.store.count("mcp.register")
+    return JSONResponse(answer, status_code=201, headers=NO_STORE)
+
+
+# ---- /oauth/authorize for MCP clients ------------------------------------------------------------
+def _redirect_error(p_or_back, error: str, description: str, iss: str | None) -> Response:
+    if isinstance(p_or_back, Pending):
+        uri, st = p_or_back.redirect_uri, p_or_back.state
+    else:
+        uri, st = p_or_back
+    return redirect(with_query(uri, {"error": error, "error_description": description, "state": st, "iss": iss}))
+
+
+async def authorize(request: Request, params: Params) -> Response:
+    ctx = ctx_of(request)
+    st = state(ctx)
+    ctx.store.count("mcp.authorize")
+    if params.repeated(("client_id", "redirect_uri")):
+        return pages.error_page("invalid_request", f"'{params.repeated(('client_id', 'redirect_uri'))}' was sent more than once.")
+    client_id, redirect_uri = params.get("client_id") or "", params.get("redirect_uri")
+    client, problem = await resolve_client(ctx, client_id)
+    if client is None:
+        return pages.error_page("invalid_client", problem[:1].upper() + problem[1:] + ".")
+    if not redirect_uri:
+        if len(client.redirect_uris) != 1:
+            return pages.error_page("invalid_request", "The redirect_uri parameter is missing.")
+        redirect_uri = client.redirect_uris[0]
+    if redirect_uri not in client.redirect_uris:
+        return pages.error_page("invalid_request",
+                                f"The redirect_uri '{redirect_uri}' is not registered for this client (exact match required).")
+
+    base = issuer(request)
+    back = (redirect_uri, params.get("state"))
+    bound = st.resources.get(client.resource_id or "")
+    iss = resource_issuer(base, bound) if bound else None
+    repeated = params.repeated(("response_type", "scope", "state", "code_challenge", "code_challenge_method", "resource"))
+    if repeated:
+        return _redirect_error(back, "invalid_request", f"'{repeated}' was sent more than once", iss)
+
+    # RFC 8707: the resource must be one of the resource's registered URLs.
+    asked = params.get("resource")
+    if bound is not None:
+        resource = bound
+        if asked is not None and asked not in bound.urls:
+            return _redirect_error(back, "invalid_target",
+                                   f"resource '{asked}' is not a registered URL of {bound.id} (expected one of: "
+                                   f"{', '.join(bound.urls)})", iss)
+        resource_url = asked or bound.urls[0]
+    else:
+        cimd_resources = [r for r in st.resources.values() if r.cimd]
+        if asked is None:
+            if len(cimd_resources) != 1:
+                return _redirect_error(back, "invalid_target", "the resource parameter is required", None)
+            resource, resource_url = cimd_resources[0], cimd_resources[0].urls[0]
+        else:
+            resource, resource_url = st.resource_for_url(asked, cimd_only=True), asked
+            if resource is None:
+                return _redirect_error(back, "invalid_target",
+                                       f"resource '{asked}' is not a registered MCP server URL that accepts "
+                                       "client ID metadata documents", None)
+        iss = resource_issuer(base, resource)
+
+    response_type = params.get("response_type")
+    if response_type != "code":
+        return _redirect_error(back, "unsupported_response_type" if response_type else "invalid_request",
+                               "response_type must be code", iss)
+    challenge, method = params.get("code_challenge"), params.get("code_challenge_method")
+    if not challenge:
+        return _redirect_error(back, "invalid_request", "code_challenge is required (PKCE with S256)", iss)
+    if method != "S256":
+        return _redirect_error(back, "invalid_request",
+                               "code_challenge_method must be S256 (plain and a missing method are not accepted)", iss)
+    if not PKCE_CHALLENGE.match(challenge):
+        return _redirect_error(back, "invalid_request", "code_challenge must be a base64url SHA-256 digest (43 characters)", iss)
+    scopes = (params.get("scope") or "").split() or list(resource.scopes)
+    unknown = [s for s in scopes if s not in resource.allowed_scopes()]
+    if unknown:
+        return _redirect_error(back, "invalid_scope", f"unknown scope for {resource.id}: {' '.join(unknown)}", iss)
+
+    pending = Pending(id="mreq_" + secrets.token_urlsafe(18), client_id=client.id, resource_id=resource.id,
+                      resource_url=resource_url, redirect_uri=redirect_uri, scopes=scopes, state=params.get("state"),
+                      code_challenge=challenge, base=base, expires_at=time.time() + PENDING_TTL)
+    store = ctx.store
+    if resource.login_url:  # custom auth: the app logs the user in (bridge.py)
+        pending.login_request_id = "lri_" + secrets.token_urlsafe(18)
+        pending.bridge_state = secrets.token_urlsafe(32)
+        pending.expires_at = time.time() + resource.state_ttl
+        st.add_pending(pending)
+        return redirect(with_query(resource.login_url, {"login_request_id": pending.login_request_id,
+                                                        "state": pending.bridge_state}))
+    if ctx.auto_login_user_id:
+        user = store.users[ctx.auto_login_user_id]
+        set_user(ctx, pending, user, store.password_connection_id)
+        return approve(request, pending)
+    st.add_pending(pending)
+    session = store.active_session(request.cookies.get(ctx.cookie_name))
+    if session is not None and store.users.get(session.user_id) is not None:
+        pending.user_id, pending.organization_id = session.user_id, session.organization_id
+        pending.connection_id, pending.session_id = session.connection_id, session.id
+        return redirect(f"/oauth/mcp/consent?{urlencode({'p': pending.id})}")
+    return redirect(f"/oauth/mcp/login?{urlencode({'p': pending.id})}")
+
+
+def set_user(ctx, pending: Pending, user, connection_id: str) -> None:
+    org_id = user.memberships[0].organization_id if user.memberships else None
+    pending.user_id, pending.organization_id, pending.connection_id = user.id, org_id, connection_id
+    if pending.session_id is None:
+        pending.session_id = ctx.store.create_session(user.id, org_id, connection_id).id
+
+
+def consent_or_approve(request: Request, pending: Pending) -> Response:
+    """After the login: consent page, or straight to the code with --auto-login."""
+    if ctx_of(request).auto_login_user_id:
+        return approve(request, pending)
+    return redirect(f"/oauth/mcp/consent?{urlencode({'p': pending.id})}")
+
+
+def approve(request: Request, pending: Pending) -> Response:
+    ctx = ctx_of(request)
+    st = state(ctx)
+    resource = st.resources[pending.resource_id]
+    code = McpCode(code=secrets.token_urlsafe(32), client_id=pending.client_id, resource_id=resource.id,
+                   resource_url=pending.resource_url, redirect_uri=pending.redirect_uri, user_id=pending.user_id,
+                   organization_id=pending.organization_id, session_id=pending.session_id,
+                   connection_id=pending.connection_id, scopes=pending.scopes, code_challenge=pending.code_challenge,
+                   expires_at=time.time() + ctx.code_ttl)
+    with st.lock:
+        st.codes[code.code] = code
+        if len(st.codes) > 1000:
+            for key in [k for k, c in st.codes.items() if c.expires_at < time.time() - 600]:
+                del st.codes[key]
+    st.finish(pending.id)
+    ctx.store.count("mcp.logins")
+    response = redirect(with_query(pending.redirect_uri, {"code": code.code, "state": pending.state,
+                                                          "iss": resource_issuer(pending.base, resource)}))
+    if pending.session_id:
+        response.set_cookie(ctx.cookie_name, pending.session_id, httponly=True, samesite="lax", secure=ctx.tls, path="/")
+    return response
+
+
+# ---- login and consent pages ---------------------------------------------------------------------
+def _pending_or_page(request: Request, pending_id: str | None) -> tuple[Pending | None, Response | None]:
+    pending = state(ctx_of(request)).get_pending(pending_id)
+    if pending is None:
+        return None, pages.error_page("invalid_request",
+                                      "This authorization request is unknown or has expired. Start again from the MCP client.")
+    return pending, None
+
+
+def _client_name(ctx, pending: Pending) -> str:
+    st = state(ctx)
+    with st.lock:
+        client = st.clients.get(pending.client_id)
+    return (client.name if client and client.name else pending.client_id)
+
+
+def _login_page(request: Request, pending: Pending, email: str = "", error: str | None = None, status: int = 200):
+    ctx = ctx_of(request)
+    return pages.render("mcp_login.html", "Sign in", status, raw={"error": pages.error_html(error)},
+                        client_name=_client_name(ctx, pending), resource_id=pending.resource_id,
+                        request_id=pending.id, email=email)
+
+
+async def login_page(request: Request) -> Response:
+    pending, problem = _pending_or_page(request, request.query_params.get("p"))
+    return problem or _login_page(request, pending)
+
+
+async def _form(request: Request) -> Params | Response:
+    try:
+        return Params(await read_form(request))
+    except OAuthError as exc:
+        return pages.error_page(exc.error, exc.description)
+
+
+async def login_submit(request: Request) -> Response:
+    form = await _form(request)
+    if isinstance(form, Response):
+        return form
+    pending, problem = _pending_or_page(request, form.get("p"))
+    if problem:
+        return problem
+    ctx = ctx_of(request)
+    email = (form.get("email") or "").strip().lower()
+    user = ctx.store.user_by_email(email)
+    if user is None or not user.password_matches(form.get("password") or ""):
+        return _login_page(request, pending, email, "The email or password is not correct.", 401)
+    set_user(ctx, pending, user, ctx.store.password_connection_id)
+    response = consent_or_approve(request, pending)
+    response.set_cookie(ctx.cookie_name, pending.session_id, httponly=True, samesite="lax", secure=ctx.tls, path="/")
+    return response
+
+
+async def consent_page(request: Request) -> Response:
+    pending, problem = _pending_or_page(request, request.query_params.get("p"))
+    if problem:
+        return problem
+    if pending.user_id is None:
+        return pages.error_page("invalid_request", "Sign in before giving consent.")
+    ctx = ctx_of(request)
+    user = ctx.store.users.get(pending.user_id)
+    scopes = "".join(f"<li><code>{pages.escape(s)}</code></li>" for s in pending.scopes)
+    return pages.render("mcp_consent.html", "Allow access", raw={"scopes": f"<ul id=\"scopes\">{scopes}</ul>"},
+                        client_name=_client_name(ctx, pending), client_id=pending.client_id,
+                        redirect_uri=pending.redirect_uri, resource_url=pending.resource_url,
+                        resource_id=pending.resource_id, email=user.email if user else pending.user_id,
+                        request_id=pending.id, consent_token=pending.consent_token)
+
+
+async def consent_submit(request: Request) -> Response:
+    form = await _form(request)
+    if isinstance(form, Response):
+        return form
+    pending, problem = _pending_or_page(request, form.get("p"))
+    if problem:
+        return problem
+    if pending.user_id is None:
+        return pages.error_page("invalid_request", "Sign in before giving consent.")
+    if not hmac.compare_digest(pending.consent_token, form.get("t") or ""):
+        return pages.error_page("invalid_request", "The consent form is stale or was not served by this environment.", 403)
+    st = state(ctx_of(request))
+    resource = st.resources[pending.resource_id]
+    if form.get("action") != "approve":
+        st.finish(pending.id)
+        return _redirect_error(pending, "access_denied", "the user denied the authorization request",
+                               resource_issuer(pending.base, resource))
+    return approve(request, pending)
+
+
+# ---- /oauth/token for MCP clients ---------------------------------------------------------------
+def presented_client_id(request: Request, params: Params) -> tuple[str | None, str | None]:
+    """(client_id, secret) from the form (client_secret_post / none) or an HTTP Basic header."""
+    auth = request.headers.get("authorization", "")
+    if auth[:6].lower() == "basic ":
+        try:
+            raw = base64.b64decode(auth[6:].strip(), validate=True).decode()
+            cid, _, secret = raw.partition(":")
+            return unquote(cid), unquote(secret)
+        except (ValueError, UnicodeDecodeError):
+            raise OAuthError("invalid_client", "the Basic authorization header is malformed", 401) from None
+    return params.get("client_id"), params.get("client_secret")
+
+
+async def token(request: Request, ctx, params: Params, grant_type: str) -> dict:
+    client_id, secret = presented_client_id(request, params)
+    client, problem = await resolve_client(ctx, client_id or "")
+    if client is None:
+        raise OAuthError("invalid_client", problem, 401)
+    if params.get("client_id") and params.get("client_id") != client.id:
+        raise OAuthError("invalid_request", "client_id in the body does not match the authenticated client")
+    if client.secret is not None:
+        if not secret or not hmac.compare_digest(client.secret.encode(), secret.encode()):
+            raise OAuthError("invalid_client", "client authentication failed", 401)
+    if params.repeated(("resource",)):
+        raise OAuthError("invalid_request", "'resource' was sent more than once")
+    ctx.store.count(f"mcp.token.{grant_type}")
+    if grant_type == "authorization_code":
+        return _grant_code(request, ctx, client, params)
+    if grant_type == "refresh_token":
+        return _grant_refresh(request, ctx, client, params)
+    raise OAuthError("unauthorized_client", f"MCP clients may not use the {grant_type} grant")
+
+
+def _grant_code(request: Request, ctx, client: McpClient, params: Params) -> dict:
+    st = state(ctx)
+    code, redirect_uri, verifier = params.get("code"), params.get("redirect_uri"), params.get("code_verifier")
+    if not code:
+        raise OAuthError("invalid_request", "code is required")
+    if not verifier:
+        raise OAuthError("invalid_request", "code_verifier is required (PKCE)")
+    if not PKCE_VERIFIER.match(verifier):
+        raise OAuthError("invalid_request", "code_verifier must be 43-128 characters of [A-Za-z0-9-._~]")
+    entry, problem = st.take_code(code)
+    if entry is None:
+        raise OAuthError("invalid_grant", "authorization code is invalid")
+    if problem == "used":
+        if entry.family_id:
+            ctx.store.revoked_families.add(entry.family_id)
+        raise OAuthError("invalid_grant", "authorization code was already used")
+    if problem == "expired":
+        raise OAuthError("invalid_grant", "authorization code has expired")
+    if entry.client_id != client.id:
+        raise OAuthError("invalid_grant", "authorization code was issued to another client")
+    if (redirect_uri or entry.redirect_uri) != entry.redirect_uri:
+        raise OAuthError("invalid_grant", "redirect_uri does not match the authorization request")
+    if not hmac.compare_digest(s256(verifier), entry.code_challenge):
+        raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge")
+    asked = params.get("resource")
+    if asked is not None and asked != entry.resource_url:
+        raise OAuthError("invalid_target", f"resource '{asked}' differs from the authorization request's "
+                                           f"'{entry.resource_url}'")
+    user = ctx.store.users.get(entry.user_id)
+    if user is None or ctx.store.active_session(entry.session_id) is None:
+        raise OAuthError("invalid_grant", "the login session of this code has ended")
+    body = _token_body(request, ctx, client, st.resources[entry.resource_id], entry.resource_url, user,
+                       entry.organization_id, entry.session_id, entry.scopes)
+    if "offline_access" in entry.scopes:
+        entry.family_id = new_id("rtf")
+        with st.lock:
+            st.families[entry.family_id] = (entry.resource_id, entry.resource_url)
+        body["refresh_token"] = ctx.store.issue_refresh_token(entry.family_id, client.id, user.id, entry.organization_id,
+                                                              entry.session_id, entry.connection_id, entry.scopes)
+    return body
+
+
+def _grant_refresh(request: Request, ctx, client: McpClient, params: Params) -> dict:
+    st = state(ctx)
+    presented = params.get("refresh_token")
+    if not presented:
+        raise OAuthError("invalid_request", "refresh_token is required")
+    with ctx.store.lock:  # check the resource before rotating
+        rt = ctx.store.refresh_tokens.get(presented)
+        family = st.families.get(rt.family_id) if rt else None
+    asked = params.get("resource")
+    if family is not None and asked is not None and asked != family[1]:
+        raise OAuthError("invalid_target", f"resource '{asked}' differs from the original grant's '{family[1]}'")
+    rt, problem = ctx.store.use_refresh_token(presented, client.id)
+    if rt is None:
+        raise OAuthError("invalid_grant", problem)
+    if family is None:
+        raise OAuthError("invalid_grant", "this refresh token was not issued for an MCP resource")
+    scopes = rt.scopes
+    if params.get("scope"):
+        narrowed = params.get("scope").split()
+        if not set(narrowed) <= set(rt.scopes):
+            raise OAuthError("invalid_scope", "a refresh can only narrow the scopes of the original grant")
+        scopes = narrowed
+    user = ctx.store.users.get(rt.user_id)
+    if user is None:
+        raise OAuthError("invalid_grant", "the user of this refresh token no longer exists")
+    body = _token_body(request, ctx, client, st.resources[family[0]], family[1], user, rt.organization_id,
+                       rt.session_id, scopes)
+    body["refresh_token"] = ctx.store.issue_refresh_token(rt.family_id, client.id, user.id, rt.organization_id,
+                                                          rt.session_id, rt.connection_id, rt.scopes)
+    return body
+
+
+def _token_body(request: Request, ctx, client: McpClient, resource: Resource, resource_url: str, user, org_id,
+                session_id: str, scopes: list[str]) -> dict:
+    base = issuer(request)
+    now = int(time.time())
+    audience = [resource.id] + ([resource_url] if resource_url != resource.id else [])
+    claims = {
+        "iss": resource_issuer(base, resource) if resource.token_issuer == "resource" else base,
+        "aud": audience, "sub": user.id, "client_id": client.id, "azp": client.id, "jti": new_id("tkn"),
+        "sid": session_id, "scope": " ".join(scopes), "scopes": list(scopes), "email": user.email,
+        "name": user.display_name, "iat": now, "nbf": now, "exp": now + ctx.tokens.access_token_ttl,
+    }
+    if org_id:
+        claims["oid"] = org_id
+    return {"access_token": ctx.tokens.sign(claims), "token_type": "Bearer",
+            "expires_in": ctx.tokens.access_token_ttl, "scope": " ".join(scopes)}
+
+
+# ---- routes -------------------------------------------------------------------------------------
+ROUTES = [
+    Route("/.well-known/oauth-authorization-server/resources/{res_id}", metadata),
+    Route("/.well-known/openid-configuration/resources/{res_id}", metadata),
+    Route("/resources/{res_id}/.well-known/oauth-authorization-server", metadata),
+    Route("/resources/{res_id}/.well-known/openid-configuration", metadata),
+    Route("/resources/{res_id}/register", register, methods=["POST"]),
+    Route("/oauth/mcp/login", login_page),
+    Route("/oauth/mcp/login", login_submit, methods=["POST"]),
+    Route("/oauth/mcp/consent", consent_page),
+    Route("/oauth/mcp/consent", consent_submit, methods=["POST"]),
+]
+
+__all__ = ["ROUTES", "owns_client", "authorize", "token", "state", "json_error", "request_params"]
