@@ -7,7 +7,7 @@ Fixtures (all session-scoped):
         subprocess of scripts/local_scalekit.py on a free port.
 
     local_scalekit_factory(*, auto_login=None, seed=None, access_token_ttl=None,
-                           plaintext=False, fresh=False) -> LocalScalekitProcess
+                           plaintext=False, fresh=False, faults=()) -> LocalScalekitProcess
         Starts (or reuses: same options, fresh=False) another instance. All instances share one
         data folder, hence one CA and one signing key, because grpcio reads its trust roots only
         once per process.
@@ -48,7 +48,7 @@ class LocalScalekitProcess:
     """One running `scripts/local_scalekit.py --port 0 --json` subprocess."""
 
     def __init__(self, data_dir: Path, log_path: Path, *, auto_login: str | None = None, seed: str | os.PathLike | None = None,
-                 access_token_ttl: int | None = None, plaintext: bool = False):
+                 access_token_ttl: int | None = None, plaintext: bool = False, faults: tuple[str, ...] = ()):
         cmd = [sys.executable, str(LOCAL_SCALEKIT_CLI), "--port", "0", "--json", "--data-dir", str(data_dir)]
         if auto_login:
             cmd += ["--auto-login", auto_login]
@@ -58,6 +58,8 @@ class LocalScalekitProcess:
             cmd += ["--access-token-ttl", str(access_token_ttl)]
         if plaintext:
             cmd.append("--plaintext")
+        for spec in faults:
+            cmd += ["--fault", spec]
         self.log_path = log_path
         self._log = open(log_path, "wb")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log, cwd=REPO_ROOT)
@@ -125,13 +127,13 @@ def local_scalekit_factory(tmp_path_factory):
     extra: list[LocalScalekitProcess] = []
 
     def start(*, auto_login: str | None = None, seed=None, access_token_ttl: int | None = None,
-              plaintext: bool = False, fresh: bool = False) -> LocalScalekitProcess:
-        key = (auto_login, str(seed) if seed else None, access_token_ttl, plaintext)
+              plaintext: bool = False, fresh: bool = False, faults: tuple[str, ...] = ()) -> LocalScalekitProcess:
+        key = (auto_login, str(seed) if seed else None, access_token_ttl, plaintext, tuple(faults))
         if not fresh and key in running and running[key].proc.poll() is None:
             return running[key]
         log_path = logs / f"instance-{len(running) + len(extra)}.log"
         instance = LocalScalekitProcess(data_dir, log_path, auto_login=auto_login, seed=seed,
-                                        access_token_ttl=access_token_ttl, plaintext=plaintext)
+                                        access_token_ttl=access_token_ttl, plaintext=plaintext, faults=tuple(faults))
         if fresh:
             extra.append(instance)
         else:

@@ -93,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="access-token lifetime (default 300)")
     parser.add_argument("--env-file", metavar="PATH", help="also write the variables to this dotenv file (mode 600)")
     parser.add_argument("--json", action="store_true", help="print the variables as one JSON object instead of export lines")
+    parser.add_argument("--fault", action="append", default=[], metavar="SPEC",
+                        help="inject a fault, repeatable: 'POST /oauth/token=500 x3', "
+                             "'rpc:OrganizationService/ListOrganization=UNAVAILABLE x2', 'GET /keys=delay:3s' "
+                             "(syntax: reference/local-environment.md, Fault injection)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log HTTP requests, gRPC calls and details to stderr")
     return parser
 
@@ -119,6 +123,8 @@ async def serve(args) -> int:
         env = Environment(port=args.port, host=args.host, tls=not args.plaintext, seed_path=args.seed,
                           data_dir=args.data_dir, auto_login=args.auto_login, access_token_ttl=args.access_token_ttl)
         env.verbose = args.verbose
+        for spec in args.fault:
+            env.store.faults.add_spec(spec)
         await env.start()
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -156,6 +162,13 @@ async def serve(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .faults import FaultError, FaultRegistry
+
+    for spec in args.fault:  # checked before starting: a bad spec exits 2 with one line
+        try:
+            FaultRegistry().add_spec(spec)
+        except FaultError as exc:
+            parser.error(f"--fault {spec!r}: {exc}")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if not args.verbose:

@@ -16,6 +16,7 @@ from concurrent import futures
 import grpc
 
 from .context import Context
+from .faults import FaultInterceptor
 
 log = logging.getLogger("scalekit_local.grpc")
 
@@ -78,7 +79,7 @@ def build_server(ctx: Context, address: str) -> grpc.Server:
     from .services import register_all
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="sk-grpc"),
-                         interceptors=[AuthInterceptor(ctx)], options=SERVER_OPTIONS)
+                         interceptors=[AuthInterceptor(ctx), FaultInterceptor(ctx)], options=SERVER_OPTIONS)
     register_all(server, ctx)
     if server.add_insecure_port(address) == 0:
         raise OSError(f"gRPC server could not listen on {address}")

@@ -20,7 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from . import pages
+from . import directory_sync, faults, pages, webhooks
+from .webhooks import login_data
 from .context import Context
 from .store import STANDARD_SCOPES, AuthCode, AuthRequest, Client, User, new_id
 
@@ -288,6 +289,7 @@ def complete_login(request: Request, req: AuthRequest, user: User, connection_id
     store.add_code(code)
     store.finish_auth_request(req.id)
     store.count("logins")
+    store.events.emit("user.login", login_data(user, org_id, connection_id, session_id), organization_id=org_id)
     response = redirect(with_query(req.redirect_uri, {"code": code.code, "state": req.state}))
     response.set_cookie(ctx.cookie_name, session_id, httponly=True, samesite="lax", secure=ctx.tls, path="/")
     return response
@@ -701,10 +703,12 @@ def build_app(ctx: Context) -> Starlette:
         Route("/ui/social", social_submit, methods=["POST"]),
         Route("/_local/health", local_health),
         Route("/_local/stats", local_stats),
+        *webhooks.routes(), *faults.routes(), *directory_sync.routes(),
     ]
     from . import bridge, mcp_as
     routes += mcp_as.ROUTES + bridge.ROUTES
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found, 500: server_error})
     app.state.ctx = ctx
+    app.add_middleware(faults.FaultMiddleware)  # inside CollapseSlashes: matches normalised paths
     app.add_middleware(CollapseSlashes)
     return app

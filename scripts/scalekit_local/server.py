@@ -141,6 +141,7 @@ class Environment:
         if self._sockets_dir:
             shutil.rmtree(self._sockets_dir, ignore_errors=True)
             self._sockets_dir = None
+        self.store.events.close()  # stops webhook deliveries
 
 
 def _quiet_exception_handler(loop: asyncio.AbstractEventLoop, context: dict) -> None:

@@ -222,6 +222,13 @@ class Store:
         self.refresh_tokens: dict[str, RefreshToken] = {}
         self.revoked_families: set[str] = set()
         self.revoked_jtis: set[str] = set()
+        # Event bus + webhook deliveries (webhooks.py: store.events.emit(type, data, organization_id=None))
+        # and injected faults (faults.py).
+        from .faults import FaultRegistry
+        from .webhooks import EventBus
+
+        self.events = EventBus(endpoints=seed.get("webhooks", []))
+        self.faults = FaultRegistry()
 
     # ---- seeded objects -------------------------------------------------------------------
     @property
@@ -285,11 +292,13 @@ class Store:
             if existing:
                 if organization_id and existing.membership(organization_id) is None:
                     existing.memberships.append(Membership(organization_id, ["member"] if "member" in self.roles else []))
+                    self.events.provisioned(existing, organization_id, new_user=False)
                 return existing
             local = email.split("@", 1)[0]
             user = User(id=new_id("usr"), email=email.lower(), given_name=given_name or local.capitalize(),
                         family_name=family_name)
-            if organization_id is None:  # social sign-up: a personal organization, as full-stack auth does
+            personal = organization_id is None
+            if personal:  # social sign-up: a personal organization, as full-stack auth does
                 org = Organization(id=new_id("org"), display_name=f"{user.display_name}'s workspace")
                 self.organizations[org.id] = org
                 organization_id = org.id
@@ -298,6 +307,7 @@ class Store:
                 roles = ["member"] if "member" in self.roles else []
             user.memberships.append(Membership(organization_id, roles))
             self.users[user.id] = user
+            self.events.provisioned(user, organization_id, new_user=True, new_org=self.organizations[organization_id] if personal else None)
             return user
 
     # ---- login requests, codes, sessions --------------------------------------------------
