@@ -7,18 +7,26 @@ import pytest
 from .helpers import ALICE
 
 
+# These tests assume the default seed's exact state (two organizations, ...), so they use private
+# instances (fresh=True) that no other suite can change through the shared fixtures.
+@pytest.fixture(scope="session")
+def main_env(local_scalekit_factory):
+    """TLS instance with the default seed and the login pages."""
+    return local_scalekit_factory(fresh=True)
+
+
 @pytest.fixture(scope="session")
 def autologin(local_scalekit_factory):
     """TLS instance that logs alice@acme.test in without a page."""
-    return local_scalekit_factory(auto_login=ALICE)
+    return local_scalekit_factory(auto_login=ALICE, fresh=True)
 
 
 @pytest.fixture(scope="session")
-def sdk_env(local_scalekit):
+def sdk_env(main_env):
     """Trust settings for in-process Python SDK clients. grpcio reads its roots once per process;
     all fixture instances share one CA, so setting them once for the session is enough."""
     mp = pytest.MonkeyPatch()
-    for key, value in local_scalekit.env_vars().items():
+    for key, value in main_env.env_vars().items():
         if key not in ("SCALEKIT_ENVIRONMENT_URL", "SCALEKIT_CLIENT_ID", "SCALEKIT_CLIENT_SECRET"):
             mp.setenv(key, value)
     yield
@@ -33,8 +41,8 @@ def py_client(autologin, sdk_env):
 
 
 @pytest.fixture
-def http(local_scalekit):
-    with httpx.Client(base_url=local_scalekit.url, verify=local_scalekit.ca_bundle, follow_redirects=False,
+def http(main_env):
+    with httpx.Client(base_url=main_env.url, verify=main_env.ca_bundle, follow_redirects=False,
                       timeout=10) as client:
         yield client
 

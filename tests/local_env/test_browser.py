@@ -120,6 +120,12 @@ def wait_for(driver, by, value):
     return WebDriverWait(driver, 10).until(EC.presence_of_element_located((by, value)))
 
 
+def wait_url(driver, fragment: str) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 10).until(lambda d: fragment in d.current_url)
+
+
 def finish_login(driver, env, app, verifier: str, state: str) -> dict:
     """The browser must now be on the app's callback; exchange the code like an app would."""
     from selenium.webdriver.common.by import By
@@ -141,7 +147,7 @@ def test_password_login_then_session_reuse_and_logout(driver, env, app):
     from selenium.webdriver.common.by import By
 
     verifier, state = start_login(driver, env, app)
-    assert "/ui/login" in driver.current_url
+    wait_url(driver, "/ui/login")
     driver.find_element(By.ID, "email").send_keys("alice@acme.test")
     driver.find_element(By.ID, "password").send_keys("wrong")
     driver.find_element(By.ID, "password-submit").click()
@@ -158,6 +164,7 @@ def test_password_login_then_session_reuse_and_logout(driver, env, app):
 
     logout = {"id_token_hint": tokens["id_token"], "post_logout_redirect_uri": app.base + "/logged-out", "state": "bye"}
     driver.get(f"{env.url}/oidc/logout?{urlencode(logout)}")
+    wait_url(driver, "/logged-out")
     assert driver.current_url == app.base + "/logged-out?state=bye"
     start_login(driver, env, app, prompt="none")
     assert app.last_query()["error"] == "login_required"
@@ -168,6 +175,7 @@ def test_social_provider_login(driver, env, app):
 
     verifier, state = start_login(driver, env, app, prompt="login")
     driver.find_element(By.ID, "provider-google").click()
+    wait_url(driver, "/ui/social")
     assert "Sign in with Google" in driver.title
     email = driver.find_element(By.ID, "email")
     email.clear()
@@ -190,7 +198,7 @@ def test_enterprise_sso_login(driver, env, app, route, conn, kind, org, email):
     if "sso_email" in route:  # home-realm discovery from the login page
         driver.find_element(By.ID, "sso-email").send_keys(route["sso_email"])
         driver.find_element(By.ID, "sso-submit").click()
-    assert "/ui/idp" in driver.current_url
+    wait_url(driver, "/ui/idp")
     assert driver.find_element(By.ID, "connection-type").text == kind
     assert driver.find_element(By.ID, "connection-id").text == conn
     field = driver.find_element(By.ID, "email")

@@ -52,7 +52,7 @@ def test_node_sdk_over_https(autologin):
 
 
 def test_node_sdk_over_plaintext(local_scalekit_factory):
-    plain = local_scalekit_factory(auto_login=ALICE, plaintext=True)
+    plain = local_scalekit_factory(auto_login=ALICE, plaintext=True, fresh=True)
     assert plain.url.startswith("http://")
     check_flow(run_node(plain), plain.url)
 

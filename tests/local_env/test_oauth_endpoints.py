@@ -12,12 +12,12 @@ from .helpers import (ACME_ORG, ACME_SAML, GLOBEX_OIDC, M2M_ID, M2M_SECRET, POST
 
 
 # ---- discovery, keys, transport -------------------------------------------------------------
-def test_discovery_document(http, local_scalekit):
+def test_discovery_document(http, main_env):
     doc = http.get("/.well-known/openid-configuration").json()
-    assert doc["issuer"] == local_scalekit.url
+    assert doc["issuer"] == main_env.url
     for key, path in [("authorization_endpoint", "/oauth/authorize"), ("token_endpoint", "/oauth/token"),
                       ("jwks_uri", "/keys"), ("end_session_endpoint", "/oidc/logout"), ("userinfo_endpoint", "/userinfo")]:
-        assert doc[key] == local_scalekit.url + path
+        assert doc[key] == main_env.url + path
     assert doc["code_challenge_methods_supported"] == ["S256"]
     assert doc["token_endpoint_auth_methods_supported"] == ["client_secret_post"]
 
@@ -31,11 +31,11 @@ def test_keys_are_rs256_with_kid_and_stable_across_instances(http, autologin, au
     assert auto_http.get("/keys").json()["keys"] == keys
 
 
-def test_double_slash_paths_reach_the_endpoints(http, local_scalekit):
+def test_double_slash_paths_reach_the_endpoints(http, main_env):
     # What an SDK builds from an env URL with a trailing slash.
-    assert http.get(local_scalekit.url + "//keys").status_code == 200
-    resp = http.post(local_scalekit.url + "//oauth/token", data={"grant_type": "client_credentials", "client_id": local_scalekit.client_id,
-                                            "client_secret": local_scalekit.client_secret})
+    assert http.get(main_env.url + "//keys").status_code == 200
+    resp = http.post(main_env.url + "//oauth/token", data={"grant_type": "client_credentials", "client_id": main_env.client_id,
+                                            "client_secret": main_env.client_secret})
     assert resp.status_code == 200 and resp.json()["access_token"]
 
 
@@ -47,18 +47,18 @@ def _alpn(url: str, ca: str, offer: list[str]) -> str | None:
         return tls.selected_alpn_protocol()
 
 
-def test_alpn_prefers_http11_for_browsers_and_gives_h2_to_grpc(local_scalekit):
-    assert _alpn(local_scalekit.url, local_scalekit.ca_bundle, ["h2", "http/1.1"]) == "http/1.1"
-    assert _alpn(local_scalekit.url, local_scalekit.ca_bundle, ["h2"]) == "h2"
+def test_alpn_prefers_http11_for_browsers_and_gives_h2_to_grpc(main_env):
+    assert _alpn(main_env.url, main_env.ca_bundle, ["h2", "http/1.1"]) == "http/1.1"
+    assert _alpn(main_env.url, main_env.ca_bundle, ["h2"]) == "h2"
 
 
-def test_certificate_covers_localhost(local_scalekit):
+def test_certificate_covers_localhost(main_env):
     import httpx
 
-    alias = local_scalekit.url.replace("127.0.0.1", "localhost")
-    assert httpx.get(alias + "/keys", verify=local_scalekit.ca_bundle).status_code == 200
+    alias = main_env.url.replace("127.0.0.1", "localhost")
+    assert httpx.get(alias + "/keys", verify=main_env.ca_bundle).status_code == 200
     with pytest.raises(httpx.ConnectError):
-        httpx.get(local_scalekit.url + "/keys", verify=True)  # not trusted without the local CA
+        httpx.get(main_env.url + "/keys", verify=True)  # not trusted without the local CA
 
 
 # ---- /oauth/authorize: problems shown on a page, never redirected ---------------------------------
@@ -72,8 +72,8 @@ def test_certificate_covers_localhost(local_scalekit):
     ({"redirect_uri": "http://localhost:3001/auth/callback"}, "not registered"),
     ({"redirect_uri": REDIRECT + "?next=x"}, "not registered"),
 ])
-def test_authorize_bad_client_or_redirect_shows_error_page(http, local_scalekit, change, needle):
-    params = authorize_params(local_scalekit.client_id)
+def test_authorize_bad_client_or_redirect_shows_error_page(http, main_env, change, needle):
+    params = authorize_params(main_env.client_id)
     params.update(change)
     resp = http.get("/oauth/authorize", params={k: v for k, v in params.items() if v is not None})
     assert resp.status_code == 400
@@ -82,8 +82,8 @@ def test_authorize_bad_client_or_redirect_shows_error_page(http, local_scalekit,
     assert needle in resp.text
 
 
-def test_authorize_repeated_client_id_is_refused_on_a_page(http, local_scalekit):
-    query = f"response_type=code&client_id={local_scalekit.client_id}&client_id=skc_1234567&redirect_uri={REDIRECT}"
+def test_authorize_repeated_client_id_is_refused_on_a_page(http, main_env):
+    query = f"response_type=code&client_id={main_env.client_id}&client_id=skc_1234567&redirect_uri={REDIRECT}"
     resp = http.get("/oauth/authorize?" + query)
     assert resp.status_code == 400 and "location" not in resp.headers
 
@@ -106,8 +106,8 @@ def test_authorize_repeated_client_id_is_refused_on_a_page(http, local_scalekit)
     ({"prompt": "none login"}, "invalid_request"),
     ({"prompt": "none"}, "login_required"),
 ])
-def test_authorize_errors_redirect_with_state(http, local_scalekit, change, error):
-    params = authorize_params(local_scalekit.client_id)
+def test_authorize_errors_redirect_with_state(http, main_env, change, error):
+    params = authorize_params(main_env.client_id)
     params.update(change)
     resp = http.get("/oauth/authorize", params={k: v for k, v in params.items() if v is not None})
     assert resp.status_code == 302
@@ -129,8 +129,8 @@ def test_authorize_errors_redirect_with_state(http, local_scalekit, change, erro
     ({"login_hint": "someone@elsewhere.test"}, "/ui/login?"),
     ({"provider": "github"}, "/ui/social?"),
 ])
-def test_authorize_routes_to_the_right_page(http, local_scalekit, hint, target):
-    resp = http.get("/oauth/authorize", params=authorize_params(local_scalekit.client_id, **hint))
+def test_authorize_routes_to_the_right_page(http, main_env, hint, target):
+    resp = http.get("/oauth/authorize", params=authorize_params(main_env.client_id, **hint))
     assert resp.status_code == 302
     assert resp.headers["location"].startswith(target)
     page = http.get(resp.headers["location"])
@@ -139,9 +139,9 @@ def test_authorize_routes_to_the_right_page(http, local_scalekit, hint, target):
         assert ("SAML" in page.text) or ("OIDC" in page.text)
 
 
-def test_idp_page_shows_connection_type(http, local_scalekit):
+def test_idp_page_shows_connection_type(http, main_env):
     for conn, kind in [(ACME_SAML, "SAML"), (GLOBEX_OIDC, "OIDC")]:
-        resp = http.get("/oauth/authorize", params=authorize_params(local_scalekit.client_id, connection_id=conn))
+        resp = http.get("/oauth/authorize", params=authorize_params(main_env.client_id, connection_id=conn))
         page = http.get(resp.headers["location"])
         assert f'<dd id="connection-type">{kind}</dd>' in page.text
         assert conn in page.text
@@ -154,8 +154,8 @@ def test_expired_or_unknown_login_request_shows_error(http):
     assert resp.status_code == 400
 
 
-def test_wrong_password_stays_on_the_page(http, local_scalekit):
-    location = http.get("/oauth/authorize", params=authorize_params(local_scalekit.client_id)).headers["location"]
+def test_wrong_password_stays_on_the_page(http, main_env):
+    location = http.get("/oauth/authorize", params=authorize_params(main_env.client_id)).headers["location"]
     request_id = query_of(location)["r"]
     resp = http.post("/ui/login", data={"r": request_id, "email": "alice@acme.test", "password": "wrong"})
     assert resp.status_code == 401 and "Incorrect email or password" in resp.text
@@ -163,8 +163,8 @@ def test_wrong_password_stays_on_the_page(http, local_scalekit):
     assert resp.status_code == 302 and "code" in query_of(resp.headers["location"])
 
 
-def test_idp_refuses_email_outside_its_domains_and_cancel_returns_access_denied(http, local_scalekit):
-    params = authorize_params(local_scalekit.client_id, connection_id=ACME_SAML)
+def test_idp_refuses_email_outside_its_domains_and_cancel_returns_access_denied(http, main_env):
+    params = authorize_params(main_env.client_id, connection_id=ACME_SAML)
     request_id = query_of(http.get("/oauth/authorize", params=params).headers["location"])["r"]
     resp = http.post("/ui/idp", data={"r": request_id, "connection_id": ACME_SAML, "email": "eve@evil.test", "action": "approve"})
     assert resp.status_code == 400 and "only signs in users of" in resp.text
@@ -174,13 +174,13 @@ def test_idp_refuses_email_outside_its_domains_and_cancel_returns_access_denied(
     assert query["error"] == "access_denied" and query["state"] == params["state"]
 
 
-def test_session_cookie_skips_the_page_unless_prompt_login(http, local_scalekit):
-    request_id = query_of(http.get("/oauth/authorize", params=authorize_params(local_scalekit.client_id)).headers["location"])["r"]
+def test_session_cookie_skips_the_page_unless_prompt_login(http, main_env):
+    request_id = query_of(http.get("/oauth/authorize", params=authorize_params(main_env.client_id)).headers["location"])["r"]
     resp = http.post("/ui/login", data={"r": request_id, "email": "bob@acme.test", "password": "bob-password"})
     assert resp.status_code == 302
-    again = http.get("/oauth/authorize", params=authorize_params(local_scalekit.client_id, prompt="none"))
+    again = http.get("/oauth/authorize", params=authorize_params(main_env.client_id, prompt="none"))
     assert "code" in query_of(again.headers["location"])
-    forced = http.get("/oauth/authorize", params=authorize_params(local_scalekit.client_id, prompt="login"))
+    forced = http.get("/oauth/authorize", params=authorize_params(main_env.client_id, prompt="login"))
     assert forced.headers["location"].startswith("/ui/login?")
 
 
@@ -189,16 +189,16 @@ def _token(http, **data):
     return http.post("/oauth/token", data={k: v for k, v in data.items() if v is not None})
 
 
-def test_token_endpoint_request_errors(http, local_scalekit):
-    creds = {"client_id": local_scalekit.client_id, "client_secret": local_scalekit.client_secret}
+def test_token_endpoint_request_errors(http, main_env):
+    creds = {"client_id": main_env.client_id, "client_secret": main_env.client_secret}
     resp = http.post("/oauth/token", json={"grant_type": "client_credentials", **creds})
     assert resp.status_code == 400 and resp.json()["error"] == "invalid_request"
     assert _token(http, **creds).json()["error"] == "invalid_request"
     resp = _token(http, grant_type="password", **creds)
     assert resp.status_code == 400 and resp.json()["error"] == "unsupported_grant_type"
-    resp = _token(http, grant_type="client_credentials", client_id=local_scalekit.client_id)
+    resp = _token(http, grant_type="client_credentials", client_id=main_env.client_id)
     assert resp.status_code == 401 and resp.json()["error"] == "invalid_client"
-    resp = _token(http, grant_type="client_credentials", client_id=local_scalekit.client_id, client_secret="nope-nope")
+    resp = _token(http, grant_type="client_credentials", client_id=main_env.client_id, client_secret="nope-nope")
     assert resp.status_code == 401 and resp.json()["error"] == "invalid_client"
     resp = _token(http, grant_type="client_credentials", client_id="skc_999999999", client_secret="whatever1")
     assert resp.status_code == 401 and resp.json()["error"] == "invalid_client"
@@ -208,7 +208,7 @@ def test_token_endpoint_request_errors(http, local_scalekit):
     assert resp.headers["cache-control"] == "no-store"
 
 
-def test_m2m_client_credentials_and_scope_errors(http, local_scalekit):
+def test_m2m_client_credentials_and_scope_errors(http, main_env):
     resp = _token(http, grant_type="client_credentials", client_id=M2M_ID, client_secret=M2M_SECRET)
     body = resp.json()
     assert resp.status_code == 200 and body["scope"] == "orders:read orders:write"

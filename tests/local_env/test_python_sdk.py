@@ -151,7 +151,7 @@ def test_localhost_alias_gets_its_own_issuer(autologin, sdk_env):
 
 
 def test_sdk_reauthenticates_after_its_token_expires(local_scalekit_factory, sdk_env):
-    short = local_scalekit_factory(access_token_ttl=1)
+    short = local_scalekit_factory(access_token_ttl=1, fresh=True)
     client = ScalekitClient(short.url, short.client_id, short.client_secret)
     client.organization.list_organizations()
     before = short.stats()
