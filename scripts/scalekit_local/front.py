@@ -42,8 +42,11 @@ class Front:
         self._connections: set[asyncio.Task] = set()
 
     async def start(self) -> int:
+        # Always the IPv4 loopback: "localhost" may also resolve to ::1, and with port 0 each address
+        # would get its own port. Clients that try ::1 first fall back to 127.0.0.1.
+        bind = "127.0.0.1" if self.host == "localhost" else self.host
         self.server = await asyncio.start_server(
-            self._handle, self.host, self.port, ssl=self.ssl_context, backlog=1024,
+            self._handle, bind, self.port, ssl=self.ssl_context, backlog=1024,
             ssl_handshake_timeout=10 if self.ssl_context else None, reuse_address=True,
         )
         self.port = self.server.sockets[0].getsockname()[1]

@@ -83,7 +83,7 @@ def test_port_zero_prints_exports_env_file_and_sigterm_stops_cleanly(tmp_path):
         socket.create_connection(("127.0.0.1", port), timeout=1)
 
 
-def test_sigint_stops_cleanly_and_keys_survive_restart(tmp_path):
+def test_sigint_stops_cleanly_and_keys_survive_restart_on_localhost(tmp_path):
     data = str(tmp_path / "data")
     proc, exports = start_cli("--port", "0", "--data-dir", data, "--plaintext")
     url = exports["SCALEKIT_ENVIRONMENT_URL"]
@@ -91,8 +91,9 @@ def test_sigint_stops_cleanly_and_keys_survive_restart(tmp_path):
     keys = httpx.get(url + "/keys").json()
     proc.send_signal(signal.SIGINT)
     assert proc.wait(10) == 0
-    proc, exports = start_cli("--port", "0", "--data-dir", data)
+    proc, exports = start_cli("--port", "0", "--data-dir", data, "--host", "localhost")
     try:
+        assert exports["SCALEKIT_ENVIRONMENT_URL"].startswith("https://localhost:")
         assert httpx.get(exports["SCALEKIT_ENVIRONMENT_URL"] + "/keys", verify=exports["REQUESTS_CA_BUNDLE"]).json() == keys
     finally:
         proc.terminate()
