@@ -5,7 +5,7 @@ Embedding API (stable; other scripts and the test fixture build on it)::
     from scalekit_local import LocalScalekit
 
     LocalScalekit(port=0, host="127.0.0.1", tls=True, seed_path=None, data_dir=None,
-                  auto_login=None, access_token_ttl=300)
+                  auto_login=None, access_token_ttl=300, persist=False)
         .start() -> self        # serves from a background thread with its own event loop;
                                 # returns once listening; raises StartupError on failure
                                 # (the constructor already raises it for a bad seed or option)
@@ -27,6 +27,8 @@ Embedding API (stable; other scripts and the test fixture build on it)::
 - auto_login: email of a seeded user; /oauth/authorize then redirects straight back with a code
   (client, redirect URI, scopes and PKCE are still checked).
 - access_token_ttl: seconds an access token lives (also the SDK's own client_credentials token).
+- persist: keep the state in <data_dir>/state.sqlite3 across restarts (persistence.py); the seed
+  then only fills a new state file.
 
 grpcio reads GRPC_DEFAULT_SSL_ROOTS_FILE_PATH once per process, before its first secure channel:
 set the variables from env_vars() before the Python SDK creates its first client.
@@ -44,9 +46,9 @@ __all__ = ["LocalScalekit", "StartupError", "SeedError", "load_seed", "DEFAULT_S
 
 class LocalScalekit:
     def __init__(self, port: int = 0, host: str = "127.0.0.1", tls: bool = True, seed_path=None, data_dir=None,
-                 auto_login: str | None = None, access_token_ttl: int = 300):
+                 auto_login: str | None = None, access_token_ttl: int = 300, persist: bool = False):
         self._env = Environment(port=port, host=host, tls=tls, seed_path=seed_path, data_dir=data_dir,
-                                auto_login=auto_login, access_token_ttl=access_token_ttl)
+                                auto_login=auto_login, access_token_ttl=access_token_ttl, persist=persist)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopped: asyncio.Event | None = None

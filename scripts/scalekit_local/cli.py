@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", metavar="FILE", help="YAML seed file (schema: scripts/scalekit_local/seed.schema.json)")
     parser.add_argument("--data-dir", metavar="DIR",
                         help="folder for the CA, TLS certificate and signing key (default: <repo>/.local-scalekit)")
+    parser.add_argument("--persist", action="store_true",
+                        help="keep the state (organizations, users, sessions...) in DATA_DIR/state.sqlite3 across "
+                             "restarts; without it every run starts from the seed")
     parser.add_argument("--auto-login", metavar="EMAIL",
                         help="headless login: /oauth/authorize logs this seeded user in without a page")
     parser.add_argument("--access-token-ttl", type=int, default=300, metavar="SECONDS",
@@ -121,7 +124,8 @@ async def serve(args) -> int:
         return EXIT_USAGE
     try:
         env = Environment(port=args.port, host=args.host, tls=not args.plaintext, seed_path=args.seed,
-                          data_dir=args.data_dir, auto_login=args.auto_login, access_token_ttl=args.access_token_ttl)
+                          data_dir=args.data_dir, auto_login=args.auto_login, access_token_ttl=args.access_token_ttl,
+                          persist=args.persist)
         env.verbose = args.verbose
         for spec in args.fault:
             env.store.faults.add_spec(spec)
@@ -148,6 +152,8 @@ async def serve(args) -> int:
             print("\n".join(f"export {k}={shlex.quote(v)}" for k, v in variables.items()), flush=True)
         mode = "TLS (HTTP/1.1 + gRPC over h2)" if env.tls else "plaintext (HTTP/1.1 + gRPC over h2c)"
         banner = [f"Local Scalekit environment on {env.url}, {mode}.", f"Data folder: {env.data.path}"]
+        if env.persister is not None:
+            banner.append(f"State is saved in {env.persister.path} (--persist).")
         if args.auto_login:
             banner.append(f"Auto-login: /oauth/authorize signs in {args.auto_login} without a page.")
         banner.append("Press Ctrl-C to stop.")

@@ -707,6 +707,9 @@ def build_app(ctx: Context) -> Starlette:
     ]
     from . import bridge, mcp_as
     routes += mcp_as.ROUTES + bridge.ROUTES
+    from . import portal  # management API: admin portal page and admin routes
+
+    routes += portal.routes()
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found, 500: server_error})
     app.state.ctx = ctx
     app.add_middleware(faults.FaultMiddleware)  # inside CollapseSlashes: matches normalised paths

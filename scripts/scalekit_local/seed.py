@@ -165,6 +165,18 @@ def _check_references(data: dict) -> None:
                 if role not in roles:
                     raise SeedError(f"users[{i}].memberships[{j}].roles[{k}]: unknown role {role!r}")
 
+    directories = data.get("directories", [])
+    _unique(directories, "id", "directories")
+    for i, directory in enumerate(directories):
+        if directory["organization_id"] not in org_ids:
+            raise SeedError(f"directories[{i}].organization_id: unknown organization {directory['organization_id']!r}")
+        group_ids = _unique(directory.get("groups", []), "id", f"directories[{i}].groups")
+        _unique(directory.get("users", []), "id", f"directories[{i}].users")
+        for j, user in enumerate(directory.get("users", [])):
+            for k, group in enumerate(user.get("groups", [])):
+                if group not in group_ids:
+                    raise SeedError(f"directories[{i}].users[{j}].groups[{k}]: unknown group {group!r}")
+
 
 def _unique(items: list[dict], key: str, where: str) -> set:
     seen: set = set()

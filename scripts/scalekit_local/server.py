@@ -29,7 +29,7 @@ class Environment:
     """One running environment, driven from an asyncio event loop."""
 
     def __init__(self, port: int = 8443, host: str = "127.0.0.1", tls: bool = True, seed_path=None,
-                 data_dir=None, auto_login: str | None = None, access_token_ttl: int = 300):
+                 data_dir=None, auto_login: str | None = None, access_token_ttl: int = 300, persist: bool = False):
         if host not in LOOPBACK_NAMES:
             raise StartupError(f"--host must be one of {', '.join(LOOPBACK_NAMES)} (the environment is loopback-only)", 2)
         if not 0 <= int(port) <= 65535:
@@ -53,6 +53,15 @@ class Environment:
             self.data = datadir.prepare(data_dir)
         except OSError as exc:
             raise StartupError(f"cannot prepare the data folder: {exc}", 2) from None
+        self.persister = None  # --persist: state in <data folder>/state.sqlite3 (persistence.py)
+        if persist:
+            from .persistence import STATE_FILE, Persister
+
+            try:
+                self.persister = Persister(self.data.path / STATE_FILE, self.store)
+                self.persister.load()
+            except Exception as exc:  # sqlite3.Error, a document that no longer fits the store
+                raise StartupError(f"cannot load the saved state {self.data.path / STATE_FILE}: {exc}", 2) from None
         self.ctx = Context(store=self.store, tokens=TokenIssuer(self.data.signing_key, self.data.kid, int(access_token_ttl)),
                            tls=tls, host=host, auto_login_user_id=auto_user)
         self.verbose = False  # the CLI's -v: access log of HTTP requests
@@ -121,6 +130,8 @@ class Environment:
         except BaseException:
             await self.stop()
             raise
+        if self.persister is not None:
+            self.persister.start()
         log.info("listening on %s", self.url)
 
     async def stop(self) -> None:
@@ -141,6 +152,8 @@ class Environment:
         if self._sockets_dir:
             shutil.rmtree(self._sockets_dir, ignore_errors=True)
             self._sockets_dir = None
+        if self.persister is not None:
+            self.persister.stop()  # last write of the state
         self.store.events.close()  # stops webhook deliveries
 
 

@@ -40,9 +40,14 @@ class Client:
     audience: list[str] = field(default_factory=list)
     organization_id: str | None = None
     custom_claims: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+    # Secrets added over the management API: [{"id", "secret", "created_at"}] (services/clients.py).
+    secrets: list[dict[str, Any]] = field(default_factory=list)
+    created_at: float = field(default_factory=now)
 
     def secret_matches(self, candidate: str) -> bool:
-        return hmac.compare_digest(self.secret.encode(), candidate.encode())
+        candidates = [self.secret] + [s["secret"] for s in self.secrets]
+        return any(c and hmac.compare_digest(c.encode(), candidate.encode()) for c in candidates)
 
 
 @dataclass
@@ -80,12 +85,17 @@ class Role:
     display_name: str = ""
     description: str = ""
     permissions: list[str] = field(default_factory=list)
+    extends: str | None = None           # a role whose permissions this one inherits
+    organization_id: str | None = None   # set for organization-specific roles (store.org_roles)
+    created_at: float = field(default_factory=now)
 
 
 @dataclass
 class Membership:
     organization_id: str
     roles: list[str] = field(default_factory=list)
+    metadata: dict[str, str] = field(default_factory=dict)
+    created_at: float = field(default_factory=now)
 
 
 @dataclass
@@ -101,6 +111,7 @@ class User:
     metadata: dict[str, str] = field(default_factory=dict)
     memberships: list[Membership] = field(default_factory=list)
     created_at: float = field(default_factory=now)
+    updated_at: float = field(default_factory=now)
 
     @property
     def display_name(self) -> str:
@@ -154,6 +165,7 @@ class Session:
     connection_id: str
     created_at: float = field(default_factory=now)
     active: bool = True
+    ended_at: float | None = None
 
 
 @dataclass
@@ -215,6 +227,11 @@ class Store:
                 external_id=u.get("external_id"), metadata=dict(u.get("metadata", {})),
                 memberships=[Membership(m["organization_id"], list(m.get("roles", []))) for m in u.get("memberships", [])],
             )
+        # Management objects (domains, directories, permissions, portal links, org settings): records.py.
+        from .records import seed_records
+
+        seed_records(self, seed)
+        self.resources: list[dict] = [dict(r) for r in seed.get("resources", [])]  # MCP resources: mcp_as.py
         # Runtime state.
         self.auth_requests: dict[str, AuthRequest] = {}
         self.codes: dict[str, AuthCode] = {}
@@ -234,11 +251,6 @@ class Store:
     @property
     def default_client(self) -> Client:
         return next(c for c in self.clients.values() if c.type == "environment")
-        # Management objects (domains, directories, permissions, portal links, org settings): records.py.
-        from .records import seed_records
-
-        seed_records(self, seed)
-        self.resources: list[dict] = [dict(r) for r in seed.get("resources", [])]  # MCP resources: mcp_as.py
 
     def client(self, client_id: str | None) -> Client | None:
         return self.clients.get(client_id or "")
@@ -280,10 +292,27 @@ class Store:
             return [], []
         permissions: list[str] = []
         for role_name in membership.roles:
-            for perm in self.roles.get(role_name, Role(role_name)).permissions:
+            for perm in self.effective_permissions(role_name, org_id):
                 if perm not in permissions:
                     permissions.append(perm)
         return list(membership.roles), permissions
+
+    def find_role(self, name: str, org_id: str | None = None) -> Role | None:
+        """An organization role of org_id, else an environment role."""
+        with self.lock:
+            return self.org_roles.get(org_id or "", {}).get(name) or self.roles.get(name)
+
+    def effective_permissions(self, role_name: str, org_id: str | None = None) -> list[str]:
+        """The role's permissions plus those of the roles it extends."""
+        out: list[str] = []
+        seen: set[str] = set()
+        with self.lock:
+            role = self.find_role(role_name, org_id)
+            while role is not None and role.name not in seen:
+                seen.add(role.name)
+                out += [p for p in role.permissions if p not in out]
+                role = self.find_role(role.extends, org_id) if role.extends else None
+        return out
 
     def provision_user(self, email: str, organization_id: str | None, given_name: str = "", family_name: str = "") -> User:
         """Just-in-time user for an SSO or social login with an email the seed does not know."""
@@ -345,6 +374,7 @@ class Store:
             if session is None or not session.active:
                 return False
             session.active = False
+            session.ended_at = now()
             for rt in self.refresh_tokens.values():
                 if rt.session_id == session_id:
                     self.revoked_families.add(rt.family_id)

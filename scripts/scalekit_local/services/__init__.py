@@ -14,7 +14,7 @@ from google.protobuf import any_pb2
 from google.rpc import status_pb2
 from grpc_status import rpc_status
 
-SERVICE_MODULES = ("organizations", "auth")
+SERVICE_MODULES = ("organizations", "auth", "connections", "domains", "directories", "users", "roles", "sessions", "clients")
 
 
 def register_all(server: grpc.Server, ctx) -> None:

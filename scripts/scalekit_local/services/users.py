@@ -1,0 +1,267 @@
+"""UserService: users and their organization memberships (roles shown in the next token after a refresh)."""
+from __future__ import annotations
+
+import grpc
+
+from ..records import org_settings
+from ..store import Membership, User, new_id, now
+from . import abort_with_error, servicer
+from ._util import check_email, conflict, invalid, not_found, paginate, require_org, ts
+
+
+def delete_user(store, user_id: str) -> None:
+    with store.lock:
+        store.users.pop(user_id, None)
+        for session in list(store.sessions.values()):
+            if session.user_id == user_id:
+                store.end_session(session.id)
+
+
+def register(server: grpc.Server, ctx) -> None:
+    from google.protobuf.empty_pb2 import Empty
+    from scalekit.v1.commons import commons_pb2 as cpb
+    from scalekit.v1.users import users_pb2 as pb
+    from scalekit.v1.users import users_pb2_grpc as pb_grpc
+
+    store = ctx.store
+
+    def role_message(name: str, org_id: str):
+        role = store.find_role(name, org_id)
+        return cpb.Role(id=f"role_{name}", name=name, display_name=(role.display_name if role else "") or name)
+
+    def message(user: User):
+        msg = pb.User(
+            id=user.id, environment_id=store.environment_name, create_time=ts(user.created_at),
+            update_time=ts(user.updated_at), email=user.email, metadata=user.metadata,
+            user_profile=cpb.UserProfile(id=user.id, given_name=user.given_name, family_name=user.family_name,
+                                         first_name=user.given_name, last_name=user.family_name,
+                                         name=user.display_name, email_verified=user.email_verified),
+        )
+        if user.external_id:
+            msg.external_id = user.external_id
+        for m in user.memberships:
+            org = store.organization(m.organization_id)
+            _, perms = store.roles_and_permissions(user, m.organization_id)
+            msg.memberships.append(cpb.OrganizationMembership(
+                organization_id=m.organization_id, join_time=ts(m.created_at), created_at=ts(m.created_at),
+                membership_status=cpb.ACTIVE, roles=[role_message(r, m.organization_id) for r in m.roles],
+                name=org.display_name if org else "", display_name=org.display_name if org else "",
+                metadata=m.metadata, permissions=perms, provisioning_method="api",
+            ))
+        return msg
+
+    def find(request, context, field="identities"):
+        which = request.WhichOneof(field)
+        if which is None or not getattr(request, which):
+            invalid(context, "user id or external_id is required")
+        with store.lock:
+            if which == "id":
+                user = store.users.get(request.id)
+            else:
+                user = next((u for u in store.users.values() if u.external_id == request.external_id), None)
+        if user is None:
+            not_found(context, "USER_NOT_FOUND", "user not found")
+        return user
+
+    def find_by_id(context, user_id):
+        user = store.users.get(user_id or "")
+        if user is None:
+            not_found(context, "USER_NOT_FOUND", f"user {user_id} not found")
+        return user
+
+    def membership_of(context, user, org_id):
+        m = user.membership(org_id)
+        if m is None:
+            not_found(context, "MEMBERSHIP_NOT_FOUND", f"user {user.id} is not a member of organization {org_id}")
+        return m
+
+    def check_roles(context, names, org_id) -> list[str]:
+        out = []
+        for name in names:
+            if not name:
+                invalid(context, "every role needs a name")
+            if store.find_role(name, org_id) is None:
+                invalid(context, f"role {name!r} does not exist", "ROLE_NOT_FOUND")
+            if name not in out:
+                out.append(name)
+        return out
+
+    def default_roles(org_id):
+        return ["member"] if store.find_role("member", org_id) else []
+
+    def check_seat(context, org_id):
+        limit = org_settings(store, org_id).max_allowed_users
+        if limit is not None and sum(1 for u in store.users.values() if u.membership(org_id)) >= limit:
+            abort_with_error(context, grpc.StatusCode.FAILED_PRECONDITION, "MAX_USERS_LIMIT_REACHED",
+                             f"organization {org_id} already has its maximum of {limit} users")
+
+    def check_external_id(context, external_id, user_id=None):
+        if external_id and any(u.external_id == external_id and u.id != user_id for u in store.users.values()):
+            conflict(context, "USER_EXTERNAL_ID_EXISTS", f"a user with external_id {external_id!r} already exists")
+
+    def page_of(context, users, request, response_cls):
+        page, nxt, prev = paginate(context, users, request.page_size, request.page_token)
+        return response_cls(users=[message(u) for u in page], total_size=len(users), next_page_token=nxt, prev_page_token=prev)
+
+    def all_users():
+        return sorted(store.users.values(), key=lambda u: (u.created_at, u.id))
+
+    def matches(user, query):
+        return query in user.email or query in user.display_name.lower() or query == (user.external_id or "").lower() or query == user.id
+
+    class Users:
+        def CreateUserAndMembership(self, request, context):
+            org = require_org(context, store, request.organization_id)
+            new = request.user
+            email = check_email(context, new.email)
+            with store.lock:
+                roles = check_roles(context, [r.name for r in new.membership.roles], org.id) or default_roles(org.id)
+                existing = store.user_by_email(email)
+                if existing is not None and existing.membership(org.id) is not None:
+                    conflict(context, "USER_ALREADY_EXISTS", f"{email} is already a member of organization {org.id}")
+                check_external_id(context, new.external_id if new.HasField("external_id") else None,
+                                  existing.id if existing else None)
+                check_seat(context, org.id)
+                if existing is None:
+                    profile = new.user_profile
+                    existing = User(id=new_id("usr"), email=email, given_name=profile.given_name or profile.first_name,
+                                    family_name=profile.family_name or profile.last_name, name=profile.name,
+                                    external_id=(new.external_id or None) if new.HasField("external_id") else None,
+                                    metadata=dict(new.metadata))
+                    store.users[existing.id] = existing
+                existing.memberships.append(Membership(org.id, roles, dict(new.membership.metadata)))
+                existing.updated_at = now()
+                return pb.CreateUserAndMembershipResponse(user=message(existing))
+
+        def GetUser(self, request, context):
+            return pb.GetUserResponse(user=message(find(request, context)))
+
+        def ListUsers(self, request, context):
+            with store.lock:
+                return page_of(context, all_users(), request, pb.ListUsersResponse)
+
+        def SearchUsers(self, request, context):
+            query = request.query.strip().lower()
+            if len(query) < 3:
+                invalid(context, "query must be at least 3 characters")
+            with store.lock:
+                return page_of(context, [u for u in all_users() if matches(u, query)], request, pb.SearchUsersResponse)
+
+        def ListOrganizationUsers(self, request, context):
+            require_org(context, store, request.organization_id)
+            with store.lock:
+                users = [u for u in all_users() if u.membership(request.organization_id)]
+                return page_of(context, users, request, pb.ListOrganizationUsersResponse)
+
+        def SearchOrganizationUsers(self, request, context):
+            require_org(context, store, request.organization_id)
+            query = request.query.strip().lower()
+            if len(query) < 3:
+                invalid(context, "query must be at least 3 characters")
+            with store.lock:
+                users = [u for u in all_users() if u.membership(request.organization_id) and matches(u, query)]
+                return page_of(context, users, request, pb.SearchOrganizationUsersResponse)
+
+        def UpdateUser(self, request, context):
+            user = find(request, context)
+            upd = request.user
+            with store.lock:
+                if upd.HasField("external_id"):
+                    check_external_id(context, upd.external_id, user.id)
+                    user.external_id = upd.external_id or None
+                if upd.HasField("user_profile"):
+                    p = upd.user_profile
+                    if p.HasField("given_name") or p.HasField("first_name"):
+                        user.given_name = p.given_name if p.HasField("given_name") else p.first_name
+                    if p.HasField("family_name") or p.HasField("last_name"):
+                        user.family_name = p.family_name if p.HasField("family_name") else p.last_name
+                    if p.HasField("name"):
+                        user.name = p.name
+                user.metadata.update(upd.metadata)
+                user.updated_at = now()
+                return pb.UpdateUserResponse(user=message(user))
+
+        def DeleteUser(self, request, context):
+            delete_user(store, find(request, context).id)
+            return Empty()
+
+        def CreateMembership(self, request, context):
+            org = require_org(context, store, request.organization_id)
+            user = find(request, context)
+            with store.lock:
+                if user.membership(org.id) is not None:
+                    conflict(context, "MEMBERSHIP_ALREADY_EXISTS", f"user {user.id} is already a member of organization {org.id}")
+                roles = check_roles(context, [r.name for r in request.membership.roles], org.id) or default_roles(org.id)
+                check_seat(context, org.id)
+                user.memberships.append(Membership(org.id, roles, dict(request.membership.metadata)))
+                user.updated_at = now()
+                return pb.CreateMembershipResponse(user=message(user))
+
+        def UpdateMembership(self, request, context):
+            require_org(context, store, request.organization_id)
+            user = find(request, context)
+            with store.lock:
+                m = membership_of(context, user, request.organization_id)
+                if request.membership.roles:
+                    m.roles = check_roles(context, [r.name for r in request.membership.roles], request.organization_id)
+                m.metadata.update(request.membership.metadata)
+                user.updated_at = now()
+                return pb.UpdateMembershipResponse(user=message(user))
+
+        def DeleteMembership(self, request, context):
+            require_org(context, store, request.organization_id)
+            user = find(request, context)
+            with store.lock:
+                membership_of(context, user, request.organization_id)
+                user.memberships = [m for m in user.memberships if m.organization_id != request.organization_id]
+                for session in list(store.sessions.values()):
+                    if session.user_id == user.id and session.organization_id == request.organization_id:
+                        store.end_session(session.id)
+                if request.HasField("cascade") and request.cascade and not user.memberships:
+                    delete_user(store, user.id)
+            return Empty()
+
+        def ListUserRoles(self, request, context):
+            require_org(context, store, request.organization_id)
+            user = find_by_id(context, request.user_id)
+            m = membership_of(context, user, request.organization_id)
+            return pb.ListUserRolesResponse(roles=[role_message(r, request.organization_id) for r in m.roles])
+
+        def ListUserPermissions(self, request, context):
+            require_org(context, store, request.organization_id)
+            user = find_by_id(context, request.user_id)
+            membership_of(context, user, request.organization_id)
+            _, perms = store.roles_and_permissions(user, request.organization_id)
+            out = []
+            for name in perms:
+                perm = store.permissions.get(name)
+                out.append(pb.Permission(id=perm.id if perm else f"perm_{name}", name=name,
+                                         description=perm.description if perm else ""))
+            return pb.ListUserPermissionsResponse(permissions=out)
+
+        def AssignUserRoles(self, request, context):
+            require_org(context, store, request.organization_id)
+            user = find_by_id(context, request.user_id)
+            with store.lock:
+                m = membership_of(context, user, request.organization_id)
+                names = check_roles(context, [r.role_name or r.id.removeprefix("role_") for r in request.roles],
+                                    request.organization_id)
+                if not names:
+                    invalid(context, "roles must not be empty")
+                m.roles += [n for n in names if n not in m.roles]
+                user.updated_at = now()
+                return pb.AssignUserRolesResponse(roles=[role_message(r, request.organization_id) for r in m.roles])
+
+        def RemoveUserRole(self, request, context):
+            require_org(context, store, request.organization_id)
+            user = find_by_id(context, request.user_id)
+            with store.lock:
+                m = membership_of(context, user, request.organization_id)
+                if request.role_name not in m.roles:
+                    not_found(context, "ROLE_NOT_FOUND", f"user {user.id} does not have role {request.role_name!r}")
+                m.roles.remove(request.role_name)
+                user.updated_at = now()
+            return Empty()
+
+    impl = servicer(pb_grpc.UserServiceServicer, Users)
+    pb_grpc.add_UserServiceServicer_to_server(impl(), server)
