@@ -5,7 +5,9 @@
 
 Figures (targets from the issue):
   cold start     CLI launch to the first answered request (warm data folder)   <= 1.5 s
-  logins/s       authorize (headless) + code exchange, one server process       >= 150 /s
+  logins/s       authorize (headless) + code exchange against one server process  >= 150 /s
+                 (one sequential client, then --clients processes at once; a single Python client
+                 is often the bottleneck on a 2-core machine)
   validate/s     validate_access_token through each SDK (informational)
   /keys fetches  per SDK client, counted server-side at /_local/stats           == 1
 The ratio column is measured/target for "higher is better" figures and target/measured for
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import signal
 import statistics
@@ -98,6 +101,12 @@ def logins_per_second(info: dict, seconds: float) -> tuple[float, str]:
     return done / elapsed, token
 
 
+def concurrent_logins(info: dict, seconds: float, clients: int) -> float:
+    """Total logins/s of `clients` client processes against the one server process."""
+    with multiprocessing.get_context("spawn").Pool(clients) as pool:
+        return sum(rate for rate, _ in pool.starmap(logins_per_second, [(info, seconds)] * clients))
+
+
 def keys_count(info: dict) -> int:
     return httpx.get(info["url"] + "/_local/stats", verify=info["env"]["REQUESTS_CA_BUNDLE"]).json().get("keys", 0)
 
@@ -139,6 +148,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of the login loop (default 5)")
     parser.add_argument("--validations", type=int, default=2000, help="validations per SDK (default 2000)")
+    parser.add_argument("--clients", type=int, default=2, help="client processes for the concurrent login figure (default 2)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
 
@@ -152,6 +162,7 @@ def main() -> int:
         proc, info = start_cli(data_dir, "--auto-login", "alice@acme.test")
         try:
             rate, token = logins_per_second(info, args.seconds)
+            parallel = concurrent_logins(info, args.seconds, args.clients)
             py_rate, py_keys = python_validation(info, token, args.validations)
             node_rate, node_keys = node_validation(info, token, args.validations)
         finally:
@@ -160,7 +171,8 @@ def main() -> int:
     rows = [
         # name, measured, target, unit, higher_is_better
         ("cold start to first answer (warm data dir)", cold, 1.5, "s", False),
-        ("logins/s (authorize + code exchange)", rate, 150.0, "/s", True),
+        ("logins/s, 1 client (authorize + exchange)", rate, 150.0, "/s", True),
+        (f"logins/s, {args.clients} client processes", parallel, 150.0, "/s", True),
         ("Python SDK validate_access_token", py_rate, None, "/s", True),
         ("Node SDK validateAccessToken", node_rate, None, "/s", True),
         ("/keys fetches per Python SDK client", py_keys, 1, "", False),
