@@ -25,7 +25,8 @@ EXAMPLES = """\
   python scripts/test_auth_flow.py --local --json
   python scripts/test_auth_flow.py --open                 # real environment: log in in your browser
   python scripts/test_auth_flow.py --path sso --organization-id org_123 --open
-  python scripts/test_auth_flow.py --path mcp --resource-id res_123
+  python scripts/test_auth_flow.py --local --path mcp --resource-id res_70000000000004001
+  python scripts/test_auth_flow.py --path mcp --resource-id res_123 --mcp-url https://mcp.example.com/mcp --open
 
 Against a real environment, register the redirect URI http://localhost:8765/callback and the
 post-logout URL http://localhost:8765/logged-out in the Scalekit dashboard (or pass your own
@@ -50,6 +51,9 @@ def build_parser():
     parser.add_argument("--connection-id", metavar="ID", help="sso: log in through this SSO connection")
     parser.add_argument("--domain", metavar="DOMAIN", help="sso: log in through the SSO connection of this domain")
     parser.add_argument("--resource-id", metavar="ID", help="mcp: the MCP server's resource id (res_...)")
+    parser.add_argument("--mcp-url", metavar="URL",
+                        help="mcp: the MCP server URL sent as the RFC 8707 resource (default with --local: the "
+                             "resource's first URL in the seed)")
     parser.add_argument("--redirect-uri", metavar="URL",
                         help=f"loopback callback this script listens on (default: {DEFAULT_REDIRECT_URI}; "
                              "with --local a free port is used and registered)")
@@ -74,6 +78,10 @@ def check_arguments(args) -> None:
         problems.append("--path mcp needs --resource-id")
     if args.resource_id and args.path != "mcp":
         problems.append("--resource-id needs --path mcp")
+    if args.mcp_url and args.path != "mcp":
+        problems.append("--mcp-url needs --path mcp")
+    if args.path == "mcp" and not args.local and not args.mcp_url:
+        problems.append("--path mcp needs --mcp-url (the MCP server URL registered for the resource)")
     if not args.local and (args.login_as or args.seed):
         problems.append("--login-as and --seed only apply with --local")
     if "openid" not in args.scopes.split():
@@ -161,7 +169,7 @@ class Flow:
             c.ok("built by the SDK, with state, nonce and PKCE S256", {"url": url})
         return url
 
-    def login(self, url: str, state: str) -> str:
+    def login(self, url: str, state: str, expect_iss: str | None = None) -> str:
         """Return the authorization code from the callback."""
         with self.report.check("login") as c:
             if self.local_env is not None:
@@ -188,6 +196,11 @@ class Flow:
                 raise CheckFailed(Exit.AUTH, "the callback's state does not match the one sent; it does not belong to this login")
             if not params.get("code"):
                 raise CheckFailed(Exit.PROTOCOL, "the callback has neither code nor error")
+            if expect_iss is not None:  # RFC 9207: compared exactly when the server sends it
+                if params.get("iss") not in (None, expect_iss):
+                    raise CheckFailed(Exit.PROTOCOL, f"the callback's iss {params.get('iss')!r} is not the authorization "
+                                      f"server's issuer {expect_iss!r} (mix-up protection, RFC 9207)")
+                how += ", iss matches" if params.get("iss") else ", no iss"
             c.ok(f"{how}; callback with code and matching state")
         return params["code"]
 
@@ -280,20 +293,49 @@ class Flow:
             c.ok(f"session ended; returned to {self.listener.post_logout_uri} with matching state")
 
     def mcp(self) -> None:
-        """MCP authorization needs the resource's authorization-server metadata (RFC 8414)."""
+        """OAuth 2.1 for an MCP server: the resource's metadata (RFC 8414), dynamic client registration
+        (RFC 7591), PKCE S256, `resource` (RFC 8707) at authorize and token, `iss` (RFC 9207), a token
+        whose audience is the resource, and a rotated refresh."""
+        from scalekit_checks import mcp
+
         resource = self.args.resource_id
-        with self.report.check("mcp metadata") as c:
-            url = f"{self.settings.env_url}/.well-known/oauth-authorization-server/resources/{resource}"
-            response = net.Http(self.timeout).request("GET", url, "mcp metadata")
-            if response.status_code == 404:
-                raise CheckFailed(Exit.PROTOCOL, f"{url} is not found (HTTP 404): this environment does not support "
-                                  f"MCP authorization yet, or {resource} is not an MCP resource")
-            if response.status_code != 200:
-                raise net.http_status_failure("mcp metadata", response.status_code, response.text[:2000], url)
-            net.Http.json(response, "mcp metadata")
-            c.ok("authorization-server metadata found")
-        raise CheckFailed(Exit.PROTOCOL, "the MCP login (registration, PKCE, resource, audience) is not supported "
-                          "by this script yet; use an MCP client such as MCP Inspector")
+        http = self.browser = net.Http(self.timeout)
+        meta = mcp.discover(self.report, http, self.settings.env_url, resource)
+        mcp_url = self.args.mcp_url or mcp.local_resource_url(self.args.seed, resource)
+        client_id = mcp.register(self.report, http, meta, self.listener.redirect_uri)
+        verifier, challenge = flow.pkce_pair()
+        state = secrets.token_urlsafe(16)
+        scopes = mcp.scopes_to_ask(meta)
+        url = mcp.authorization_url(meta, client_id, self.listener.redirect_uri, state, challenge, mcp_url, scopes)
+        with self.report.check("authorization url") as c:
+            c.ok(f"PKCE S256, resource={mcp_url}, scope={' '.join(scopes)}", {"url": url})
+        code = self.login(url, state, expect_iss=meta["issuer"])
+        tokens = mcp.exchange(self.report, http, meta, client_id, code, verifier, self.listener.redirect_uri, mcp_url)
+        self.validate_mcp("access token", tokens["access_token"], resource, meta["issuer"], mcp_url)
+        refreshed = mcp.refresh(self.report, http, meta, client_id, tokens.get("refresh_token"), mcp_url)
+        if refreshed:
+            self.validate_mcp("refreshed access token", refreshed["access_token"], resource, meta["issuer"], mcp_url)
+
+    def validate_mcp(self, name: str, token: str, resource: str, resource_issuer: str, mcp_url: str) -> dict:
+        """validate_token with audience=[res_id]; the issuer may be the environment URL (what
+        Scalekit issues today) or the resource-scoped issuer of the metadata."""
+        from scalekit.common.scalekit import TokenValidationOptions
+
+        self.report.add_secret(token)
+        with self.report.check(name) as c:
+            options = TokenValidationOptions(issuer=[self.settings.env_url, resource_issuer], audience=[resource])
+            claims = self.call(lambda: self.client.validate_token(token, options=options), name)
+            aud = claims.get("aud") or []
+            aud = [aud] if isinstance(aud, str) else aud
+            left = int(claims.get("exp", 0) - time.time())
+            shown = ", ".join(f"{k}={_short(claims[k])}" for k in ("sub", "email", "scopes", "aud", "iss") if k in claims)
+            if mcp_url not in aud:
+                c.warn(f"signature, iss, aud ({resource}), exp valid, but aud does not list {mcp_url}; {shown}",
+                       {"claims": claims})
+            else:
+                c.ok(f"signature, iss, aud ({resource} and {mcp_url}), exp valid (expires in {left} s); {shown}",
+                     {"claims": claims})
+        return claims
 
     def run(self) -> None:
         self.start()
