@@ -21,10 +21,11 @@ def autologin(local_scalekit_factory):
     return local_scalekit_factory(auto_login=ALICE, fresh=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def sdk_env(main_env):
-    """Trust settings for in-process Python SDK clients. grpcio reads its roots once per process;
-    all fixture instances share one CA, so setting them once for the session is enough."""
+    """Trust settings for in-process Python SDK clients, restored after the module so other suites'
+    subprocesses don't inherit them. grpcio reads its roots once per process; all fixture instances
+    share one CA (and the bundle keeps the system roots), so that stays harmless."""
     mp = pytest.MonkeyPatch()
     for key, value in main_env.env_vars().items():
         if key not in ("SCALEKIT_ENVIRONMENT_URL", "SCALEKIT_CLIENT_ID", "SCALEKIT_CLIENT_SECRET"):
@@ -33,7 +34,7 @@ def sdk_env(main_env):
     mp.undo()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def py_client(autologin, sdk_env):
     from scalekit import ScalekitClient
 
