@@ -81,7 +81,7 @@ class DirectorySync:
             store.directories = {}
 
     @classmethod
-    def of(cls, store) -> "DirectorySync":
+    def of(cls, store) -> DirectorySync:
         with store.lock:
             sync = getattr(store, "directory_sync", None)
             if sync is None:
@@ -241,7 +241,7 @@ async def _handle(request, fn):
         allowed = USER_FIELDS if "/users" in request.url.path else GROUP_FIELDS
         unknown = set(body) - allowed
         if unknown:
-            return _error(f"unknown key {sorted(unknown)[0]!r}", 400)
+            return _error(f"unknown key {min(unknown)!r}", 400)
     try:
         directory = sync.directory(request.path_params["dir_id"], body.get("organization_id"))
         data, status = fn(sync, directory, body, request.path_params)

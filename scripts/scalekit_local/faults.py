@@ -186,7 +186,7 @@ def from_json(body: Any) -> dict[str, Any]:
         return parse_spec(body["spec"])
     unknown = set(body) - {"target", "status", "grpc_code", "delay_ms", "invalid_json", "drop_kid", "issuer", "count"}
     if unknown:
-        raise FaultError(f"unknown key {sorted(unknown)[0]!r}")
+        raise FaultError(f"unknown key {min(unknown)!r}")
     if not isinstance(body.get("target"), str):
         raise FaultError("target is required, e.g. 'POST /oauth/token' or 'rpc:OrganizationService/ListOrganization'")
     fields = _parse_target(body["target"])

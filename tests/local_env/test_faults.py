@@ -137,7 +137,7 @@ def test_fault_flag_on_the_command_line(local_scalekit_factory):
         listed = client.get("/_local/faults").json()["faults"]
     assert [f["target"] for f in listed] == ["GET /keys", "GET /.well-known/openid-configuration"]
     proc = subprocess.run([sys.executable, str(REPO / "scripts" / "local_scalekit.py"), "--port", "0",
-                           "--fault", "GET /keys=teapot"], capture_output=True, text=True, timeout=30)
+                           "--fault", "GET /keys=teapot"], check=False, capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2 and "--fault 'GET /keys=teapot': bad action 'teapot'" in proc.stderr
 
 
@@ -207,7 +207,7 @@ def test_node_sdk_sees_retries_and_typed_exceptions(env):
         {"fault": None, "call": "get", "orgId": ACME_ORG},
     ]
     proc = subprocess.run([str(TSX), str(HERE / "node" / "faults.ts")], input=json.dumps({"steps": steps}),
-                          env=node_env(env), cwd=REPO, capture_output=True, text=True, timeout=120)
+                          env=node_env(env), cwd=REPO, check=False, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     retried, not_found, internal, exhausted, after = json.loads(proc.stdout.strip().splitlines()[-1])
     assert retried["ok"] is True and retried["value"] >= 2 and retried["hits"] == 1, retried

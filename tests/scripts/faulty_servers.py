@@ -1,8 +1,8 @@
-"""Small misbehaving servers on 127.0.0.1 for the fault matrix.
-
-They stand in for a broken or unreachable Scalekit environment (a server that answers 500, invalid
-JSON, the wrong issuer, a key without kid, nothing at all, or TLS with an untrusted certificate).
-The scripts under test and the SDK they call are always the real ones.
+"""Small misbehaving servers on 127.0.0.1 for what the local environment's fault injection cannot
+do: TLS with an untrusted certificate, a port that accepts and never answers, a closed port.
+(500s, invalid JSON, a wrong issuer, a key without kid and slow answers come from
+`scripts/local_scalekit.py --fault`.) The scripts under test and the SDK they call are always the
+real ones.
 """
 from __future__ import annotations
 
@@ -67,16 +67,9 @@ def _json(status: int, doc) -> callable:
 
 
 SCENARIOS = {
-    "http_500": dict(default=(500, "text/plain", b"internal error")),
-    "invalid_json": dict(routes={"/.well-known/openid-configuration":
-                                 lambda base: (200, "text/html", b"<html><body>Welcome</body></html>")}),
-    "issuer_mismatch": dict(routes={"/.well-known/openid-configuration":
-                                    _json(200, lambda base: discovery_doc("https://other-env.scalekit.com"))}),
-    "jwks_without_kid": dict(routes={
-        "/.well-known/openid-configuration": _json(200, discovery_doc),
-        "/keys": _json(200, {"keys": [{k: v for k, v in PUBLIC_KEY.items() if k != "kid"}]}),
-    }),
-    "slow": dict(delay_s=5.0, routes={"/.well-known/openid-configuration": _json(200, discovery_doc)}),
+    # behind untrusted_tls(): a plausible environment, so only the certificate is wrong
+    "issuer_mismatch": {"routes": {"/.well-known/openid-configuration":
+                                   _json(200, lambda base: discovery_doc("https://other-env.scalekit.com"))}},
 }
 
 

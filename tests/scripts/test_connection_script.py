@@ -1,13 +1,16 @@
 """scripts/test_connection.py against the local Scalekit environment (happy paths) and against
-broken configurations and misbehaving servers (the fault matrix). All runs start together in
-parallel; each test then checks one of them."""
+broken configurations and misbehaving servers (the fault matrix). Server faults (500, invalid JSON,
+wrong issuer, key without kid, slow answers) come from the local environment's own fault injection
+(`--fault`, one instance per fault); faulty_servers.py only stands in for what it cannot do (an
+untrusted certificate, a port that never answers). All runs start together in parallel; each test
+then checks one of them."""
 from __future__ import annotations
 
 from contextlib import ExitStack
 from dataclasses import dataclass
 
 import pytest
-from faulty_servers import SCENARIOS, closed_port, faulty_http, silent_port, untrusted_tls
+from faulty_servers import closed_port, silent_port, untrusted_tls
 from script_helpers import assert_failed, assert_no_leaks, base_env, result, run_many
 
 TRUST_VARS = ("REQUESTS_CA_BUNDLE", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", "SSL_CERT_FILE", "CURL_CA_BUNDLE",
@@ -42,9 +45,21 @@ CASES = {
     "slow_answer": Case(("--timeout", "1", "--json"), 4, ("within 1 s", "timeout"), max_check_ms=1000 + 1000),
     "never_answers": Case(("--timeout", "1", "--json"), 4, ("within 1 s", "timeout"), max_check_ms=1000 + 1000),
     "http_500": Case(("--json",), 5, ("HTTP 500",)),
+    "token_500": Case(("--json",), 5, ("HTTP 500",)),
     "invalid_json": Case(("--json",), 5, ("invalid JSON",)),
     "issuer_mismatch": Case(("--json",), 5, ("issuer is 'https://other-env.scalekit.com'",)),
     "jwks_without_kid": Case(("--json",), 5, ("no 'kid'",)),
+}
+
+
+# Cases served by a local environment started with these --fault specs (every request faulted).
+FAULTS = {
+    "http_500": ("GET /.well-known/openid-configuration=500",),
+    "token_500": ("POST /oauth/token=500",),
+    "invalid_json": ("GET /.well-known/openid-configuration=invalid_json",),
+    "issuer_mismatch": ("GET /.well-known/openid-configuration=issuer:https://other-env.scalekit.com",),
+    "jwks_without_kid": ("GET /keys=drop_kid",),
+    "slow_answer": ("GET /.well-known/openid-configuration=delay:5s",),
 }
 
 
@@ -69,16 +84,17 @@ def variables_for(case: str, local: dict, urls: dict) -> dict:
         return {k: v for k, v in local.items() if k != "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH"}
     if case == "dns_failure":
         return creds | {"SCALEKIT_ENVIRONMENT_URL": "https://scalekit-auth-test.invalid"}
+    if case in FAULTS:  # a faulted local environment: its own variables, CA trust included
+        return urls[case]
     return creds | {"SCALEKIT_ENVIRONMENT_URL": urls[case]}
 
 
 @pytest.fixture(scope="module")
-def results(local_scalekit, tmp_path_factory):
+def results(local_scalekit, local_scalekit_factory, tmp_path_factory):
     local = local_scalekit.env_vars()
     cwd = tmp_path_factory.mktemp("test-connection")
     with ExitStack() as stack:
-        urls = {name: stack.enter_context(faulty_http(name)) for name in SCENARIOS}
-        urls["slow_answer"] = urls["slow"]
+        urls: dict = {name: local_scalekit_factory(faults=specs).env_vars() for name, specs in FAULTS.items()}
         urls["untrusted_tls"] = stack.enter_context(untrusted_tls())
         urls["never_answers"] = stack.enter_context(silent_port())[1]
         urls["nothing_listening"] = f"https://127.0.0.1:{closed_port()}"
