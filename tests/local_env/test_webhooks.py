@@ -330,3 +330,22 @@ def test_seeded_endpoint_and_social_signup_events(tmp_path):
     signup = next(json.loads(b) for _, b in posts if json.loads(b)["type"] == "user.signup")
     assert signup["object"] == "OrgMembershipEvent" and signup["data"]["user"]["email"] == "newbie@example.test"
     assert all(python_verify(secret, headers_of(h), b) is True for h, b in posts)
+
+
+def test_management_api_changes_emit_organization_events(env, admin, sdk_env):
+    """gRPC CreateOrganization / UpdateOrganization / DeleteOrganization through the Python SDK."""
+    from scalekit import ScalekitClient
+    from scalekit.v1.organizations.organizations_pb2 import CreateOrganization, UpdateOrganization
+
+    client = ScalekitClient(env.url, env.client_id, env.client_secret)
+    with receiver() as r:
+        endpoint = register(admin, r.url, events=["organization.*"])
+        org = client.organization.create_organization(CreateOrganization(display_name="Initech"))[0].organization
+        client.organization.update_organization(org.id, UpdateOrganization(display_name="Initech Ltd"))
+        client.organization.delete_organization(org.id)
+        posts = r.wait(3)
+    events = sorted((json.loads(b) for _, b in posts), key=lambda e: e["occurred_at"])
+    assert [e["type"] for e in events] == ["organization.created", "organization.updated", "organization.deleted"]
+    assert all(e["organization_id"] == org.id and e["object"] == "Organization" for e in events)
+    assert events[1]["data"]["display_name"] == "Initech Ltd" and events[0]["data"]["region_code"] == "US"
+    assert all(python_verify(endpoint["secret"], headers_of(h), b) is True for h, b in posts)

@@ -8,6 +8,7 @@ import grpc
 from ..records import PORTAL_LINK_TTL, PortalLink, org_settings
 from ..store import Organization, new_id, now
 from . import servicer
+from ..webhooks import organization_json
 from ._util import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, conflict, invalid, not_found, paginate, require_org, ts
 
 __all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "to_message", "register"]
@@ -139,6 +140,7 @@ def register(server: grpc.Server, ctx) -> None:
                                    slug=slug, region_code=region if region in ("US", "EU") else "US",
                                    metadata=dict(new.metadata))
                 store.organizations[org.id] = org
+            store.events.emit("organization.created", organization_json(org), organization_id=org.id)
             return pb.CreateOrganizationResponse(organization=to_message(org, pb, store))
 
         def UpdateOrganization(self, request, context):
@@ -157,12 +159,15 @@ def register(server: grpc.Server, ctx) -> None:
                 if upd.metadata:
                     org.metadata.update(upd.metadata)
                 org.updated_at = now()
+            store.events.emit("organization.updated", organization_json(org), organization_id=org.id)
             return pb.UpdateOrganizationResponse(organization=to_message(org, pb, store))
 
         def DeleteOrganization(self, request, context):
             from google.protobuf.empty_pb2 import Empty
 
-            delete_organization(store, lookup(request, context).id)
+            org = lookup(request, context)
+            delete_organization(store, org.id)
+            store.events.emit("organization.deleted", organization_json(org), organization_id=org.id)
             return Empty()
 
         def UpdateOrganizationSettings(self, request, context):
