@@ -335,7 +335,10 @@ def test_seeded_endpoint_and_social_signup_events(tmp_path):
 def test_management_api_changes_emit_organization_events(env, admin, sdk_env):
     """gRPC CreateOrganization / UpdateOrganization / DeleteOrganization through the Python SDK."""
     from scalekit import ScalekitClient
-    from scalekit.v1.organizations.organizations_pb2 import CreateOrganization, UpdateOrganization
+    from scalekit.v1.organizations.organizations_pb2 import (
+        CreateOrganization,
+        UpdateOrganization,
+    )
 
     client = ScalekitClient(env.url, env.client_id, env.client_secret)
     with receiver() as r:

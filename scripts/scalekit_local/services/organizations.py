@@ -7,8 +7,8 @@ import grpc
 
 from ..records import PORTAL_LINK_TTL, PortalLink, org_settings
 from ..store import Organization, new_id, now
-from . import servicer
 from ..webhooks import organization_json
+from . import servicer
 from ._util import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, conflict, invalid, not_found, paginate, require_org, ts
 
 __all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "to_message", "register"]
