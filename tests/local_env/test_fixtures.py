@@ -27,11 +27,9 @@ def test_local_scalekit_fixture_surface(local_scalekit):
     assert local_scalekit.stats().get("keys", 0) >= 1
 
 
-def test_factory_reuses_instances_unless_fresh(local_scalekit_factory, local_scalekit):
+def test_factory_reuses_instances_unless_fresh(local_scalekit_factory, local_scalekit, main_env):
     assert local_scalekit_factory() is local_scalekit
-    fresh = local_scalekit_factory(fresh=True)
-    assert fresh is not local_scalekit and fresh.port != local_scalekit.port
-    assert fresh.ca_bundle == local_scalekit.ca_bundle  # one CA for the whole session
-    keys = [httpx.get(i.url + "/keys", verify=i.ca_bundle).json() for i in (fresh, local_scalekit)]
+    assert main_env is not local_scalekit and main_env.port != local_scalekit.port  # main_env is fresh=True
+    assert main_env.ca_bundle == local_scalekit.ca_bundle  # one CA for the whole session
+    keys = [httpx.get(i.url + "/keys", verify=i.ca_bundle).json() for i in (main_env, local_scalekit)]
     assert keys[0] == keys[1]
-    assert fresh.stop() == 0  # SIGTERM: clean exit
