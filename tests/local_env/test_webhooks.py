@@ -352,3 +352,29 @@ def test_management_api_changes_emit_organization_events(env, admin, sdk_env):
     assert all(e["organization_id"] == org.id and e["object"] == "Organization" for e in events)
     assert events[1]["data"]["display_name"] == "Initech Ltd" and events[0]["data"]["region_code"] == "US"
     assert all(python_verify(endpoint["secret"], headers_of(h), b) is True for h, b in posts)
+
+
+def test_management_api_changes_emit_user_and_membership_events(env, admin, sdk_env):
+    """gRPC user and membership calls through the Python SDK emit the user.* events, signed."""
+    from scalekit import ScalekitClient
+    from scalekit.v1.commons.commons_pb2 import Role
+    from scalekit.v1.users.users_pb2 import CreateUser, UpdateMembership, UpdateUser
+
+    client = ScalekitClient(env.url, env.client_id, env.client_secret)
+    acme = "org_70000000000001001"
+    with receiver() as r:
+        endpoint = register(admin, r.url, events=["user.*"])
+        user = client.users.create_user_and_membership(acme, CreateUser(email="dave@acme.test"),
+                                                       send_invitation_email=False)[0].user
+        client.users.update_user(user.id, UpdateUser(metadata={"team": "blue"}))
+        client.users.update_membership(acme, user.id, UpdateMembership(roles=[Role(name="admin")]))
+        client.users.delete_membership(acme, user.id)
+        client.users.delete_user(user.id)
+        posts = r.wait(6)
+    events = sorted((json.loads(b) for _, b in posts), key=lambda e: e["occurred_at"])
+    assert [e["type"] for e in events] == [
+        "user.created", "user.organization_membership_created", "user.updated",
+        "user.organization_membership_updated", "user.organization_membership_deleted", "user.deleted"]
+    assert events[0]["data"]["email"] == "dave@acme.test" and events[2]["data"]["metadata"] == {"team": "blue"}
+    assert [r["name"] for r in events[3]["data"]["user"]["membership"]["roles"]] == ["admin"]
+    assert all(python_verify(endpoint["secret"], headers_of(h), b) is True for h, b in posts)

@@ -5,6 +5,7 @@ import grpc
 
 from ..records import org_settings
 from ..store import Membership, User, new_id, now
+from ..webhooks import membership_data, user_json
 from . import abort_with_error, servicer
 from ._util import check_email, conflict, invalid, not_found, paginate, require_org, ts
 
@@ -109,6 +110,10 @@ def register(server: grpc.Server, ctx) -> None:
     def matches(user, query):
         return query in user.email or query in user.display_name.lower() or query == (user.external_id or "").lower() or query == user.id
 
+    def emit_membership(action: str, user: User, org_id: str) -> None:
+        store.events.emit(f"user.organization_membership_{action}",
+                          membership_data(user, org_id, provisioning_method="api"), organization_id=org_id)
+
     class Users:
         def CreateUserAndMembership(self, request, context):
             org = require_org(context, store, request.organization_id)
@@ -122,7 +127,8 @@ def register(server: grpc.Server, ctx) -> None:
                 check_external_id(context, new.external_id if new.HasField("external_id") else None,
                                   existing.id if existing else None)
                 check_seat(context, org.id)
-                if existing is None:
+                created = existing is None
+                if created:
                     profile = new.user_profile
                     existing = User(id=new_id("usr"), email=email, given_name=profile.given_name or profile.first_name,
                                     family_name=profile.family_name or profile.last_name, name=profile.name,
@@ -131,7 +137,11 @@ def register(server: grpc.Server, ctx) -> None:
                     store.users[existing.id] = existing
                 existing.memberships.append(Membership(org.id, roles, dict(new.membership.metadata)))
                 existing.updated_at = now()
-                return pb.CreateUserAndMembershipResponse(user=message(existing))
+                response = pb.CreateUserAndMembershipResponse(user=message(existing))
+            if created:
+                store.events.emit("user.created", user_json(existing), organization_id=org.id)
+            emit_membership("created", existing, org.id)
+            return response
 
         def GetUser(self, request, context):
             return pb.GetUserResponse(user=message(find(request, context)))
@@ -179,10 +189,14 @@ def register(server: grpc.Server, ctx) -> None:
                         user.name = p.name
                 user.metadata.update(upd.metadata)
                 user.updated_at = now()
-                return pb.UpdateUserResponse(user=message(user))
+                response = pb.UpdateUserResponse(user=message(user))
+            store.events.emit("user.updated", user_json(user))
+            return response
 
         def DeleteUser(self, request, context):
-            delete_user(store, find(request, context).id)
+            user = find(request, context)
+            delete_user(store, user.id)
+            store.events.emit("user.deleted", user_json(user))
             return Empty()
 
         def CreateMembership(self, request, context):
@@ -195,7 +209,9 @@ def register(server: grpc.Server, ctx) -> None:
                 check_seat(context, org.id)
                 user.memberships.append(Membership(org.id, roles, dict(request.membership.metadata)))
                 user.updated_at = now()
-                return pb.CreateMembershipResponse(user=message(user))
+                response = pb.CreateMembershipResponse(user=message(user))
+            emit_membership("created", user, org.id)
+            return response
 
         def UpdateMembership(self, request, context):
             require_org(context, store, request.organization_id)
@@ -206,19 +222,24 @@ def register(server: grpc.Server, ctx) -> None:
                     m.roles = check_roles(context, [r.name for r in request.membership.roles], request.organization_id)
                 m.metadata.update(request.membership.metadata)
                 user.updated_at = now()
-                return pb.UpdateMembershipResponse(user=message(user))
+                response = pb.UpdateMembershipResponse(user=message(user))
+            emit_membership("updated", user, request.organization_id)
+            return response
 
         def DeleteMembership(self, request, context):
             require_org(context, store, request.organization_id)
             user = find(request, context)
             with store.lock:
-                membership_of(context, user, request.organization_id)
+                roles = membership_of(context, user, request.organization_id).roles
                 user.memberships = [m for m in user.memberships if m.organization_id != request.organization_id]
                 for session in list(store.sessions.values()):
                     if session.user_id == user.id and session.organization_id == request.organization_id:
                         store.end_session(session.id)
                 if request.HasField("cascade") and request.cascade and not user.memberships:
                     delete_user(store, user.id)
+            store.events.emit("user.organization_membership_deleted",
+                              membership_data(user, request.organization_id, roles, provisioning_method="api"),
+                              organization_id=request.organization_id)
             return Empty()
 
         def ListUserRoles(self, request, context):
