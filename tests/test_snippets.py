@@ -45,7 +45,14 @@ def scalekit_environment(request):
     return provide
 
 
-@pytest.mark.parametrize("fence", FENCES, ids=[f"{f.id}-{f.lang or 'none'}" for f in FENCES])
+def fence_param(fence):
+    # Shell fences start whole scripts (each imports the SDK and often an embedded environment);
+    # tests/scripts covers the same scripts, so the inner loop (`-m "not slow"`) leaves them out.
+    slow = classify(fence).kind == "shell"
+    return pytest.param(fence, id=f"{fence.id}-{fence.lang or 'none'}", marks=[pytest.mark.slow] if slow else [])
+
+
+@pytest.mark.parametrize("fence", [fence_param(f) for f in FENCES])
 def test_fence(fence, snippet_harness, request):
     result = snippet_harness.check(fence, scalekit_environment(request))
     if result.outcome == "skipped":

@@ -195,6 +195,7 @@ def test_service_wildcard_and_full_service_name(admin, py_client):
 
 
 # ---- gRPC, Node SDK ----------------------------------------------------------------------------------
+@pytest.mark.slow  # runs the Node SDK through tsx
 def test_node_sdk_sees_retries_and_typed_exceptions(env):
     if not TSX.exists():
         pytest.fail("node_modules missing: run ./run.sh setup (npm ci)")

@@ -16,7 +16,8 @@ from .test_management_python import password_login, refresh
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 TSX = REPO / "node_modules" / ".bin" / "tsx"
-pytestmark = pytest.mark.skipif(not TSX.exists(), reason="node_modules missing: run ./run.sh setup (npm ci)")
+pytestmark = [pytest.mark.slow,  # each test runs the Node SDK through tsx
+              pytest.mark.skipif(not TSX.exists(), reason="node_modules missing: run ./run.sh setup (npm ci)")]
 
 
 @pytest.fixture(scope="module")

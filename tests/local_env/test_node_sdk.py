@@ -12,7 +12,8 @@ from .helpers import ACME_ORG, ALICE, GLOBEX_ORG, node_env
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 TSX = REPO / "node_modules" / ".bin" / "tsx"
-pytestmark = pytest.mark.skipif(not TSX.exists(), reason="node_modules missing: run ./run.sh setup (npm ci)")
+pytestmark = [pytest.mark.slow,  # each test runs the Node SDK through tsx
+              pytest.mark.skipif(not TSX.exists(), reason="node_modules missing: run ./run.sh setup (npm ci)")]
 
 
 def run_node(instance, script: str = "sdk_flow.ts", extra_env: dict | None = None) -> dict:
