@@ -35,8 +35,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import pages
-from .oauth import (NO_STORE, PKCE_CHALLENGE, PKCE_VERIFIER, OAuthError, Params, ctx_of, error_redirect, issuer,
-                    json_error, read_form, redirect, request_params, s256, with_query)
+from .oauth import (NO_STORE, PKCE_CHALLENGE, PKCE_VERIFIER, OAuthError, Params, check_taken_code, code_user, ctx_of,
+                    error_redirect, found_or_page, issuer, json_error, redirect, refresh_scopes_and_user,
+                    request_params, s256, set_session_cookie, submitted_form, with_query)
 from .store import STANDARD_SCOPES, new_id
 
 log = logging.getLogger("scalekit_local.mcp")
@@ -410,14 +411,6 @@ async def register(request: Request) -> Response:
 
 
 # ---- /oauth/authorize for MCP clients ------------------------------------------------------------
-def _redirect_error(p_or_back, error: str, description: str, iss: str | None) -> Response:
-    if isinstance(p_or_back, Pending):
-        uri, st = p_or_back.redirect_uri, p_or_back.state
-    else:
-        uri, st = p_or_back
-    return redirect(with_query(uri, {"error": error, "error_description": description, "state": st, "iss": iss}))
-
-
 async def authorize(request: Request, params: Params) -> Response:
     ctx = ctx_of(request)
     st = state(ctx)
@@ -442,14 +435,14 @@ async def authorize(request: Request, params: Params) -> Response:
     iss = resource_issuer(base, bound) if bound else None
     repeated = params.repeated(("response_type", "scope", "state", "code_challenge", "code_challenge_method", "resource"))
     if repeated:
-        return _redirect_error(back, "invalid_request", f"'{repeated}' was sent more than once", iss)
+        return error_redirect(back, "invalid_request", f"'{repeated}' was sent more than once", iss)
 
     # RFC 8707: the resource must be one of the resource's registered URLs.
     asked = params.get("resource")
     if bound is not None:
         resource = bound
         if asked is not None and asked not in bound.urls:
-            return _redirect_error(back, "invalid_target",
+            return error_redirect(back, "invalid_target",
                                    f"resource '{asked}' is not a registered URL of {bound.id} (expected one of: "
                                    f"{', '.join(bound.urls)})", iss)
         resource_url = asked or bound.urls[0]
@@ -457,32 +450,32 @@ async def authorize(request: Request, params: Params) -> Response:
         cimd_resources = [r for r in st.resources.values() if r.cimd]
         if asked is None:
             if len(cimd_resources) != 1:
-                return _redirect_error(back, "invalid_target", "the resource parameter is required", None)
+                return error_redirect(back, "invalid_target", "the resource parameter is required", None)
             resource, resource_url = cimd_resources[0], cimd_resources[0].urls[0]
         else:
             resource, resource_url = st.resource_for_url(asked, cimd_only=True), asked
             if resource is None:
-                return _redirect_error(back, "invalid_target",
+                return error_redirect(back, "invalid_target",
                                        f"resource '{asked}' is not a registered MCP server URL that accepts "
                                        "client ID metadata documents", None)
         iss = resource_issuer(base, resource)
 
     response_type = params.get("response_type")
     if response_type != "code":
-        return _redirect_error(back, "unsupported_response_type" if response_type else "invalid_request",
+        return error_redirect(back, "unsupported_response_type" if response_type else "invalid_request",
                                "response_type must be code", iss)
     challenge, method = params.get("code_challenge"), params.get("code_challenge_method")
     if not challenge:
-        return _redirect_error(back, "invalid_request", "code_challenge is required (PKCE with S256)", iss)
+        return error_redirect(back, "invalid_request", "code_challenge is required (PKCE with S256)", iss)
     if method != "S256":
-        return _redirect_error(back, "invalid_request",
+        return error_redirect(back, "invalid_request",
                                "code_challenge_method must be S256 (plain and a missing method are not accepted)", iss)
     if not PKCE_CHALLENGE.match(challenge):
-        return _redirect_error(back, "invalid_request", "code_challenge must be a base64url SHA-256 digest (43 characters)", iss)
+        return error_redirect(back, "invalid_request", "code_challenge must be a base64url SHA-256 digest (43 characters)", iss)
     scopes = (params.get("scope") or "").split() or list(resource.scopes)
     unknown = [s for s in scopes if s not in resource.allowed_scopes()]
     if unknown:
-        return _redirect_error(back, "invalid_scope", f"unknown scope for {resource.id}: {' '.join(unknown)}", iss)
+        return error_redirect(back, "invalid_scope", f"unknown scope for {resource.id}: {' '.join(unknown)}", iss)
 
     pending = Pending(id="mreq_" + secrets.token_urlsafe(18), client_id=client.id, resource_id=resource.id,
                       resource_url=resource_url, redirect_uri=redirect_uri, scopes=scopes, state=params.get("state"),
@@ -541,17 +534,14 @@ def approve(request: Request, pending: Pending) -> Response:
     response = redirect(with_query(pending.redirect_uri, {"code": code.code, "state": pending.state,
                                                           "iss": resource_issuer(pending.base, resource)}))
     if pending.session_id:
-        response.set_cookie(ctx.cookie_name, pending.session_id, httponly=True, samesite="lax", secure=ctx.tls, path="/")
+        set_session_cookie(response, ctx, pending.session_id)
     return response
 
 
 # ---- login and consent pages ---------------------------------------------------------------------
 def _pending_or_page(request: Request, pending_id: str | None) -> tuple[Pending | None, Response | None]:
-    pending = state(ctx_of(request)).get_pending(pending_id)
-    if pending is None:
-        return None, pages.error_page("invalid_request",
-                                      "This authorization request is unknown or has expired. Start again from the MCP client.")
-    return pending, None
+    return found_or_page(state(ctx_of(request)).get_pending(pending_id),
+                         "This authorization request is unknown or has expired. Start again from the MCP client.")
 
 
 def _client_name(ctx, pending: Pending) -> str:
@@ -573,20 +563,11 @@ async def login_page(request: Request) -> Response:
     return problem or _login_page(request, pending)
 
 
-async def _form(request: Request) -> Params | Response:
-    try:
-        return Params(await read_form(request))
-    except OAuthError as exc:
-        return pages.error_page(exc.error, exc.description)
-
-
 async def login_submit(request: Request) -> Response:
-    form = await _form(request)
-    if isinstance(form, Response):
-        return form
-    pending, problem = _pending_or_page(request, form.get("p"))
-    if problem:
-        return problem
+    submitted = await submitted_form(request, _pending_or_page, "p")
+    if isinstance(submitted, Response):
+        return submitted
+    form, pending = submitted
     ctx = ctx_of(request)
     email = (form.get("email") or "").strip().lower()
     user = ctx.store.user_by_email(email)
@@ -594,7 +575,7 @@ async def login_submit(request: Request) -> Response:
         return _login_page(request, pending, email, "The email or password is not correct.", 401)
     set_user(ctx, pending, user, ctx.store.password_connection_id)
     response = consent_or_approve(request, pending)
-    response.set_cookie(ctx.cookie_name, pending.session_id, httponly=True, samesite="lax", secure=ctx.tls, path="/")
+    set_session_cookie(response, ctx, pending.session_id)
     return response
 
 
@@ -615,12 +596,10 @@ async def consent_page(request: Request) -> Response:
 
 
 async def consent_submit(request: Request) -> Response:
-    form = await _form(request)
-    if isinstance(form, Response):
-        return form
-    pending, problem = _pending_or_page(request, form.get("p"))
-    if problem:
-        return problem
+    submitted = await submitted_form(request, _pending_or_page, "p")
+    if isinstance(submitted, Response):
+        return submitted
+    form, pending = submitted
     if pending.user_id is None:
         return pages.error_page("invalid_request", "Sign in before giving consent.")
     if not hmac.compare_digest(pending.consent_token, form.get("t") or ""):
@@ -629,7 +608,7 @@ async def consent_submit(request: Request) -> Response:
     resource = st.resources[pending.resource_id]
     if form.get("action") != "approve":
         st.finish(pending.id)
-        return _redirect_error(pending, "access_denied", "the user denied the authorization request",
+        return error_redirect(pending, "access_denied", "the user denied the authorization request",
                                resource_issuer(pending.base, resource))
     return approve(request, pending)
 
@@ -678,16 +657,9 @@ def _grant_code(request: Request, ctx, client: McpClient, params: Params) -> dic
     if not PKCE_VERIFIER.match(verifier):
         raise OAuthError("invalid_request", "code_verifier must be 43-128 characters of [A-Za-z0-9-._~]")
     entry, problem = st.take_code(code)
-    if entry is None:
-        raise OAuthError("invalid_grant", "authorization code is invalid")
-    if problem == "used":
-        if entry.family_id:
-            ctx.store.revoked_families.add(entry.family_id)
-        raise OAuthError("invalid_grant", "authorization code was already used")
-    if problem == "expired":
-        raise OAuthError("invalid_grant", "authorization code has expired")
-    if entry.client_id != client.id:
-        raise OAuthError("invalid_grant", "authorization code was issued to another client")
+    if problem == "used" and entry.family_id:  # replay: what the first exchange produced is revoked
+        ctx.store.revoked_families.add(entry.family_id)
+    check_taken_code(entry, problem, client.id)
     if (redirect_uri or entry.redirect_uri) != entry.redirect_uri:
         raise OAuthError("invalid_grant", "redirect_uri does not match the authorization request")
     if not hmac.compare_digest(s256(verifier), entry.code_challenge):
@@ -696,9 +668,7 @@ def _grant_code(request: Request, ctx, client: McpClient, params: Params) -> dic
     if asked is not None and asked != entry.resource_url:
         raise OAuthError("invalid_target", f"resource '{asked}' differs from the authorization request's "
                                            f"'{entry.resource_url}'")
-    user = ctx.store.users.get(entry.user_id)
-    if user is None or ctx.store.active_session(entry.session_id) is None:
-        raise OAuthError("invalid_grant", "the login session of this code has ended")
+    user = code_user(ctx, entry)
     body = _token_body(request, ctx, client, st.resources[entry.resource_id], entry.resource_url, user,
                        entry.organization_id, entry.session_id, entry.scopes)
     if "offline_access" in entry.scopes:
@@ -726,15 +696,7 @@ def _grant_refresh(request: Request, ctx, client: McpClient, params: Params) -> 
         raise OAuthError("invalid_grant", problem)
     if family is None:
         raise OAuthError("invalid_grant", "this refresh token was not issued for an MCP resource")
-    scopes = rt.scopes
-    if params.get("scope"):
-        narrowed = params.get("scope").split()
-        if not set(narrowed) <= set(rt.scopes):
-            raise OAuthError("invalid_scope", "a refresh can only narrow the scopes of the original grant")
-        scopes = narrowed
-    user = ctx.store.users.get(rt.user_id)
-    if user is None:
-        raise OAuthError("invalid_grant", "the user of this refresh token no longer exists")
+    scopes, user = refresh_scopes_and_user(ctx, params, rt)
     body = _token_body(request, ctx, client, st.resources[family[0]], family[1], user, rt.organization_id,
                        rt.session_id, scopes)
     body["refresh_token"] = ctx.store.issue_refresh_token(rt.family_id, client.id, user.id, rt.organization_id,

@@ -107,9 +107,48 @@ def redirect(uri: str, status: int = 302) -> RedirectResponse:
     return RedirectResponse(uri, status_code=status, headers={"Cache-Control": "no-store"})
 
 
-def error_redirect(req: AuthRequest | tuple[str, str | None], error: str, description: str) -> RedirectResponse:
-    uri, state = (req.redirect_uri, req.state) if isinstance(req, AuthRequest) else req
-    return redirect(with_query(uri, {"error": error, "error_description": description, "state": state}))
+def error_redirect(req, error: str, description: str, iss: str | None = None) -> RedirectResponse:
+    """Send the error back to the client: `req` is a pending request (AuthRequest, mcp_as.Pending) or a
+    (redirect_uri, state) pair. `iss` (RFC 9207, MCP clients) is left out when None."""
+    uri, state = req if isinstance(req, tuple) else (req.redirect_uri, req.state)
+    return redirect(with_query(uri, {"error": error, "error_description": description, "state": state, "iss": iss}))
+
+
+def set_session_cookie(response: Response, ctx: Context, session_id: str) -> None:
+    response.set_cookie(ctx.cookie_name, session_id, httponly=True, samesite="lax", secure=ctx.tls, path="/")
+
+
+# HTML handlers answer a malformed request with an error page rather than a JSON error.
+async def params_or_page(request: Request) -> Params | Response:
+    try:
+        return await request_params(request)
+    except OAuthError as exc:
+        return pages.error_page(exc.error, exc.description)
+
+
+async def form_or_page(request: Request) -> Params | Response:
+    """The form body only (not the query string) of a page's POST."""
+    try:
+        return Params(await read_form(request))
+    except OAuthError as exc:
+        return pages.error_page(exc.error, exc.description)
+
+
+def found_or_page(pending, expired_message: str) -> tuple[object | None, Response | None]:
+    """(pending, None), or (None, an error page) when the pending request is unknown or has expired."""
+    if pending is None:
+        return None, pages.error_page("invalid_request", expired_message)
+    return pending, None
+
+
+async def submitted_form(request: Request, find_pending, key: str) -> tuple[Params, object] | Response:
+    """A page's posted form and the pending request its field `key` names (find_pending(request, id) ->
+    (pending, error page)), or the error page to answer with instead."""
+    form = await form_or_page(request)
+    if isinstance(form, Response):
+        return form
+    pending, problem = find_pending(request, form.get(key))
+    return problem or (form, pending)
 
 
 def s256(verifier: str) -> str:
@@ -152,10 +191,9 @@ async def authorize(request: Request) -> Response:
     ctx = ctx_of(request)
     store = ctx.store
     store.count("authorize")
-    try:
-        params = await request_params(request)
-    except OAuthError as exc:
-        return pages.error_page(exc.error, exc.description)
+    params = await params_or_page(request)
+    if isinstance(params, Response):
+        return params
 
     from . import mcp_as
     if mcp_as.owns_client(ctx, params.get("client_id")):  # DCR / metadata-document clients of MCP resources
@@ -291,17 +329,14 @@ def complete_login(request: Request, req: AuthRequest, user: User, connection_id
     store.count("logins")
     store.events.emit("user.login", login_data(user, org_id, connection_id, session_id), organization_id=org_id)
     response = redirect(with_query(req.redirect_uri, {"code": code.code, "state": req.state}))
-    response.set_cookie(ctx.cookie_name, session_id, httponly=True, samesite="lax", secure=ctx.tls, path="/")
+    set_session_cookie(response, ctx, session_id)
     return response
 
 
 # ---- login pages -----------------------------------------------------------------------------
-def _pending(request: Request, request_id: str | None):
-    req = ctx_of(request).store.auth_request(request_id or "")
-    if req is None:
-        return None, pages.error_page("invalid_request",
-                                      "This login request is unknown or has expired. Start the login again from the application.")
-    return req, None
+def _pending(request: Request, request_id: str | None) -> tuple[AuthRequest | None, Response | None]:
+    return found_or_page(ctx_of(request).store.auth_request(request_id or ""),
+                         "This login request is unknown or has expired. Start the login again from the application.")
 
 
 def _login_page(request: Request, req: AuthRequest, email: str = "", error: str | None = None, status: int = 200):
@@ -319,20 +354,11 @@ async def login_page(request: Request) -> Response:
     return problem or _login_page(request, req)
 
 
-async def _form(request: Request) -> Params | Response:
-    try:
-        return Params(await read_form(request))
-    except OAuthError as exc:
-        return pages.error_page(exc.error, exc.description)
-
-
 async def login_submit(request: Request) -> Response:
-    form = await _form(request)
-    if isinstance(form, Response):
-        return form
-    req, problem = _pending(request, form.get("r"))
-    if problem:
-        return problem
+    submitted = await submitted_form(request, _pending, "r")
+    if isinstance(submitted, Response):
+        return submitted
+    form, req = submitted
     store = ctx_of(request).store
     email = (form.get("email") or "").strip()
     user = store.user_by_email(email) if email else None
@@ -343,12 +369,10 @@ async def login_submit(request: Request) -> Response:
 
 
 async def sso_submit(request: Request) -> Response:
-    form = await _form(request)
-    if isinstance(form, Response):
-        return form
-    req, problem = _pending(request, form.get("r"))
-    if problem:
-        return problem
+    submitted = await submitted_form(request, _pending, "r")
+    if isinstance(submitted, Response):
+        return submitted
+    form, req = submitted
     email = (form.get("email") or "").strip()
     connection = ctx_of(request).store.connection_for_domain(email.rsplit("@", 1)[-1]) if "@" in email else None
     if connection is None:
@@ -383,12 +407,10 @@ async def idp_page(request: Request) -> Response:
 
 
 async def idp_submit(request: Request) -> Response:
-    form = await _form(request)
-    if isinstance(form, Response):
-        return form
-    req, problem = _pending(request, form.get("r"))
-    if problem:
-        return problem
+    submitted = await submitted_form(request, _pending, "r")
+    if isinstance(submitted, Response):
+        return submitted
+    form, req = submitted
     store = ctx_of(request).store
     connection = store.connection(form.get("connection_id"))
     if connection is None or not connection.enabled:
@@ -425,12 +447,10 @@ def _social_page(request: Request, req: AuthRequest, provider: str, email: str =
 
 
 async def social_submit(request: Request) -> Response:
-    form = await _form(request)
-    if isinstance(form, Response):
-        return form
-    req, problem = _pending(request, form.get("r"))
-    if problem:
-        return problem
+    submitted = await submitted_form(request, _pending, "r")
+    if isinstance(submitted, Response):
+        return submitted
+    form, req = submitted
     store = ctx_of(request).store
     provider = form.get("provider") or ""
     if provider not in store.providers or not store.providers[provider].enabled:
@@ -485,6 +505,39 @@ def authenticate_client(ctx: Context, params: Params) -> Client:
     return client
 
 
+def check_taken_code(entry, problem: str, client_id: str) -> None:
+    """What store.take_code / McpState.take_code found, as the token endpoint's error."""
+    if entry is None:
+        raise OAuthError("invalid_grant", "authorization code is invalid")
+    if problem == "used":
+        raise OAuthError("invalid_grant", "authorization code was already used")
+    if problem == "expired":
+        raise OAuthError("invalid_grant", "authorization code has expired")
+    if entry.client_id != client_id:
+        raise OAuthError("invalid_grant", "authorization code was issued to another client")
+
+
+def code_user(ctx: Context, entry) -> User:
+    user = ctx.store.users.get(entry.user_id)
+    if user is None or ctx.store.active_session(entry.session_id) is None:
+        raise OAuthError("invalid_grant", "the login session of this code has ended")
+    return user
+
+
+def refresh_scopes_and_user(ctx: Context, params: Params, rt) -> tuple[list[str], User]:
+    """The scopes of a refresh (a `scope` parameter may only narrow the original grant) and its user."""
+    scopes = rt.scopes
+    if params.get("scope"):
+        asked = params.get("scope").split()
+        if not set(asked) <= set(rt.scopes):
+            raise OAuthError("invalid_scope", "a refresh can only narrow the scopes of the original grant")
+        scopes = asked
+    user = ctx.store.users.get(rt.user_id)
+    if user is None:
+        raise OAuthError("invalid_grant", "the user of this refresh token no longer exists")
+    return scopes, user
+
+
 def grant_authorization_code(request: Request, ctx: Context, client: Client, params: Params) -> dict:
     if client.type != "environment":
         raise OAuthError("unauthorized_client", "this client may not use the authorization_code grant")
@@ -496,14 +549,7 @@ def grant_authorization_code(request: Request, ctx: Context, client: Client, par
     if verifier is not None and not PKCE_VERIFIER.match(verifier):
         raise OAuthError("invalid_request", "code_verifier must be 43-128 characters of [A-Za-z0-9-._~]")
     entry, problem = ctx.store.take_code(code)
-    if entry is None:
-        raise OAuthError("invalid_grant", "authorization code is invalid")
-    if problem == "used":
-        raise OAuthError("invalid_grant", "authorization code was already used")
-    if problem == "expired":
-        raise OAuthError("invalid_grant", "authorization code has expired")
-    if entry.client_id != client.id:
-        raise OAuthError("invalid_grant", "authorization code was issued to another client")
+    check_taken_code(entry, problem, client.id)
     if entry.redirect_uri != redirect_uri:
         raise OAuthError("invalid_grant", "redirect_uri does not match the authorization request")
     if entry.code_challenge:
@@ -513,9 +559,7 @@ def grant_authorization_code(request: Request, ctx: Context, client: Client, par
             raise OAuthError("invalid_grant", "code_verifier does not match the code_challenge")
     elif verifier is not None:
         raise OAuthError("invalid_grant", "code_verifier was sent but the authorization request had no code_challenge")
-    user = ctx.store.users.get(entry.user_id)
-    if user is None or ctx.store.active_session(entry.session_id) is None:
-        raise OAuthError("invalid_grant", "the login session of this code has ended")
+    user = code_user(ctx, entry)
 
     access, id_token = ctx.tokens.user_tokens(issuer(request), ctx.store, client, user, entry.organization_id,
                                               entry.session_id, entry.connection_id, entry.scopes, entry.nonce)
@@ -537,15 +581,7 @@ def grant_refresh_token(request: Request, ctx: Context, client: Client, params: 
     rt, problem = ctx.store.use_refresh_token(presented, client.id)
     if rt is None:
         raise OAuthError("invalid_grant", problem)
-    scopes = rt.scopes
-    if params.get("scope"):
-        asked = params.get("scope").split()
-        if not set(asked) <= set(rt.scopes):
-            raise OAuthError("invalid_scope", "a refresh can only narrow the scopes of the original grant")
-        scopes = asked
-    user = ctx.store.users.get(rt.user_id)
-    if user is None:
-        raise OAuthError("invalid_grant", "the user of this refresh token no longer exists")
+    scopes, user = refresh_scopes_and_user(ctx, params, rt)
     access, id_token = ctx.tokens.user_tokens(issuer(request), ctx.store, client, user, rt.organization_id,
                                               rt.session_id, rt.connection_id, scopes, None)
     new_refresh = ctx.store.issue_refresh_token(rt.family_id, client.id, user.id, rt.organization_id, rt.session_id,
@@ -582,10 +618,9 @@ async def logout(request: Request) -> Response:
     ctx = ctx_of(request)
     store = ctx.store
     store.count("logout")
-    try:
-        params = await request_params(request)
-    except OAuthError as exc:
-        return pages.error_page(exc.error, exc.description)
+    params = await params_or_page(request)
+    if isinstance(params, Response):
+        return params
     repeated = params.repeated(("id_token_hint", "post_logout_redirect_uri", "state", "client_id"))
     if repeated:
         return pages.error_page("invalid_request", f"'{repeated}' was sent more than once.")
