@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
+from .records import Directory, DirectoryGroup, DirectoryUser
 from .webhooks import rfc3339
 
 USER_FIELDS = {"email", "given_name", "family_name", "active", "external_id", "groups", "organization_id", "roles"}
@@ -33,36 +33,12 @@ def _id(prefix: str) -> str:
     return f"{prefix}_{10**17 + secrets.randbelow(9 * 10**17)}"
 
 
-try:  # the management API's records (store.directories), so DirectoryService sees pushed users
-    from .records import Directory, DirectoryGroup, DirectoryUser
-except ImportError:  # pragma: no cover - a store without records.py
-    @dataclass
-    class DirectoryGroup:  # type: ignore[no-redef]
-        id: str
-        display_name: str
-        updated_at: float = field(default_factory=time.time)
-
-    @dataclass
-    class DirectoryUser:  # type: ignore[no-redef]
-        id: str
-        email: str
-        given_name: str = ""
-        family_name: str = ""
-        preferred_username: str = ""
-        groups: list[str] = field(default_factory=list)
-        updated_at: float = field(default_factory=time.time)
-
-    @dataclass
-    class Directory:  # type: ignore[no-redef]
-        id: str
-        organization_id: str
-        name: str = "Directory"
-        provider: str = "OKTA"
-        directory_type: str = "SCIM"
-        enabled: bool = True
-        users: list = field(default_factory=list)
-        groups: list = field(default_factory=list)
-        created_at: float = field(default_factory=time.time)
+def _by_id(items, item_id: str, kind: str):
+    """The directory user or group with this id. Raises LookupError (a 404)."""
+    found = next((i for i in items if i.id == item_id), None)
+    if found is None:
+        raise LookupError(f"unknown directory {kind} {item_id!r}")
+    return found
 
 
 def directory_json(d) -> dict[str, Any]:
@@ -122,15 +98,16 @@ class DirectorySync:
                 "display_name": group.display_name, "external_id": self.extra.get(group.id, {}).get("external_id", ""),
                 "total_users": sum(group.id in u.groups for u in directory.users), "updated_at": rfc3339(group.updated_at)}
 
+    def _emit(self, directory, kind: str, data: dict[str, Any]) -> None:
+        self.store.events.emit(f"organization.directory.{kind}", data, organization_id=directory.organization_id)
+
     def upsert_user(self, directory, fields: dict[str, Any], user_id: str | None = None) -> tuple[dict, bool]:
         with self.lock:
             email = (fields.get("email") or "").strip().lower()
             if fields.get("email") is not None and "@" not in email:
                 raise ValueError("email must be an email address")
             if user_id is not None:
-                user = next((u for u in directory.users if u.id == user_id), None)
-                if user is None:
-                    raise LookupError(f"unknown directory user {user_id!r}")
+                user = _by_id(directory.users, user_id, "user")
             else:
                 if not email:
                     raise ValueError("email is required")
@@ -162,27 +139,22 @@ class DirectorySync:
                 extra["roles"] = [str(r) for r in fields["roles"] or []]
             user.updated_at = time.time()
             data = self.user_json(directory, user)
-        kind = "user_created" if created else "user_updated"
-        self.store.events.emit(f"organization.directory.{kind}", data, organization_id=directory.organization_id)
+        self._emit(directory, "user_created" if created else "user_updated", data)
         return data, created
 
     def delete_user(self, directory, user_id: str) -> dict:
         with self.lock:
-            user = next((u for u in directory.users if u.id == user_id), None)
-            if user is None:
-                raise LookupError(f"unknown directory user {user_id!r}")
+            user = _by_id(directory.users, user_id, "user")
             data = self.user_json(directory, user) | {"active": False}
             directory.users.remove(user)
             self.extra.pop(user_id, None)
-        self.store.events.emit("organization.directory.user_deleted", data, organization_id=directory.organization_id)
+        self._emit(directory, "user_deleted", data)
         return data
 
     def upsert_group(self, directory, fields: dict[str, Any], group_id: str | None = None) -> tuple[dict, bool]:
         with self.lock:
             if group_id is not None:
-                group = next((g for g in directory.groups if g.id == group_id), None)
-                if group is None:
-                    raise LookupError(f"unknown directory group {group_id!r}")
+                group = _by_id(directory.groups, group_id, "group")
             else:
                 if not fields.get("display_name"):
                     raise ValueError("display_name is required")
@@ -198,22 +170,19 @@ class DirectorySync:
                 self.extra.setdefault(group.id, {})["external_id"] = str(fields["external_id"] or "")
             group.updated_at = time.time()
             data = self.group_json(directory, group)
-        kind = "group_created" if created else "group_updated"
-        self.store.events.emit(f"organization.directory.{kind}", data, organization_id=directory.organization_id)
+        self._emit(directory, "group_created" if created else "group_updated", data)
         return data, created
 
     def delete_group(self, directory, group_id: str) -> dict:
         with self.lock:
-            group = next((g for g in directory.groups if g.id == group_id), None)
-            if group is None:
-                raise LookupError(f"unknown directory group {group_id!r}")
+            group = _by_id(directory.groups, group_id, "group")
             data = self.group_json(directory, group)
             directory.groups.remove(group)
             for user in directory.users:
                 if group_id in user.groups:
                     user.groups.remove(group_id)
             self.extra.pop(group_id, None)
-        self.store.events.emit("organization.directory.group_deleted", data, organization_id=directory.organization_id)
+        self._emit(directory, "group_deleted", data)
         return data
 
 
