@@ -1,10 +1,9 @@
 """Fixtures for the local environment's own tests (the shared ones are in tests/conftest.py)."""
 from __future__ import annotations
 
-import httpx
 import pytest
 
-from .helpers import ALICE
+from .helpers import ALICE, env_client, sdk_client, trusting
 
 
 # These tests assume the default seed's exact state (two organizations, ...), so they use private
@@ -24,31 +23,24 @@ def autologin(local_scalekit_factory):
 @pytest.fixture(scope="module")
 def sdk_env(main_env):
     """Trust settings for in-process Python SDK clients, restored after the module so other suites'
-    subprocesses don't inherit them. grpcio reads its roots once per process; all fixture instances
-    share one CA (and the bundle keeps the system roots), so that stays harmless."""
-    mp = pytest.MonkeyPatch()
-    for key, value in main_env.env_vars().items():
-        if key not in ("SCALEKIT_ENVIRONMENT_URL", "SCALEKIT_CLIENT_ID", "SCALEKIT_CLIENT_SECRET"):
-            mp.setenv(key, value)
-    yield
-    mp.undo()
+    subprocesses don't inherit them. All fixture instances share one CA (and the bundle keeps the
+    system roots), so this serves every instance."""
+    with trusting(main_env):
+        yield
 
 
 @pytest.fixture(scope="module")
 def py_client(autologin, sdk_env):
-    from scalekit import ScalekitClient
-
-    return ScalekitClient(autologin.url, autologin.client_id, autologin.client_secret)
+    return sdk_client(autologin)
 
 
 @pytest.fixture
 def http(main_env):
-    with httpx.Client(base_url=main_env.url, verify=main_env.ca_bundle, follow_redirects=False,
-                      timeout=10) as client:
+    with env_client(main_env, follow_redirects=False) as client:
         yield client
 
 
 @pytest.fixture
 def auto_http(autologin):
-    with httpx.Client(base_url=autologin.url, verify=autologin.ca_bundle, follow_redirects=False, timeout=10) as client:
+    with env_client(autologin, follow_redirects=False) as client:
         yield client

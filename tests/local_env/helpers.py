@@ -5,9 +5,13 @@ import base64
 import hashlib
 import os
 import secrets
+import threading
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 
 ALICE = "alice@acme.test"
 ACME_ORG = "org_70000000000001001"
@@ -19,7 +23,6 @@ M2M_ID = "m2morg_70000000000000002"
 M2M_SECRET = "test_m2m_Vh3Lr8Qz5Tc1Wn6Kx9Bd2Mf4Jp7Sg0Ya"
 REDIRECT = "http://localhost:3000/auth/callback"
 POST_LOGOUT = "http://localhost:3000/"
-
 
 
 def s256(verifier: str) -> str:
@@ -62,3 +65,57 @@ def exchange(client: httpx.Client, env, code: str, **extra) -> httpx.Response:
 
 def node_env(instance, **extra) -> dict[str, str]:
     return {**os.environ, **instance.env_vars(), **extra}
+
+
+# ---- clients of one instance ----------------------------------------------------------------------
+def env_client(instance, **options) -> httpx.Client:
+    """An httpx client for one local instance (its URL and CA bundle, 10 s timeout); use it in `with`."""
+    return httpx.Client(base_url=instance.url, verify=instance.ca_bundle, timeout=10, **options)
+
+
+def sdk_client(instance):
+    """The unmodified Python SDK's client with the instance's own credentials (needs `trusting`)."""
+    from scalekit import ScalekitClient
+
+    return ScalekitClient(instance.url, instance.client_id, instance.client_secret)
+
+
+@contextmanager
+def trusting(instance):
+    """This process trusts the instance's CA (its trust variables, not its credentials) until exit.
+    grpcio reads its roots once per process; all fixture instances share one CA, so that stays harmless."""
+    mp = pytest.MonkeyPatch()
+    for key, value in instance.env_vars().items():
+        if key not in ("SCALEKIT_ENVIRONMENT_URL", "SCALEKIT_CLIENT_ID", "SCALEKIT_CLIENT_SECRET"):
+            mp.setenv(key, value)
+    try:
+        yield
+    finally:
+        mp.undo()
+
+
+# ---- small servers on 127.0.0.1 that the environment or a browser calls ----------------------------
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that does not log each request to stderr."""
+
+    def log_message(self, *args):
+        pass
+
+    def send_body(self, body: bytes, content_type: str, status: int = 200) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def serve_on_loopback(handler: type[BaseHTTPRequestHandler], daemon_threads: bool = False) -> ThreadingHTTPServer:
+    """Serve `handler` on a free 127.0.0.1 port from a daemon thread; stop it with server.shutdown()."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = daemon_threads
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def loopback_base(server: ThreadingHTTPServer) -> str:
+    return f"http://127.0.0.1:{server.server_address[1]}"

@@ -6,8 +6,6 @@ import hashlib
 import shutil
 import ssl
 import tempfile
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -19,7 +17,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from scalekit_local.seed import DEFAULT_SEED_PATH
 
-from .helpers import ACME_ORG, ACME_SAML, GLOBEX_OIDC, GLOBEX_ORG, PASSWORD_CONN, pkce_pair, query_of
+from .helpers import (ACME_ORG, ACME_SAML, GLOBEX_OIDC, GLOBEX_ORG, PASSWORD_CONN, QuietHandler, loopback_base,
+                      pkce_pair, query_of, serve_on_loopback)
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 GOOGLE_CONN = "conn_70000000000000201"
@@ -38,23 +37,14 @@ class CallbackApp:
         self.hits: list[str] = []
         app = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self):
                 if not self.path.startswith("/favicon"):
                     app.hits.append(self.path)
-                body = b"<html><body><h1 id='app'>app received the redirect</h1></body></html>"
-                self.send_response(200)
-                self.send_header("content-type", "text/html")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.send_body(b"<html><body><h1 id='app'>app received the redirect</h1></body></html>", "text/html")
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve_on_loopback(Handler)
+        self.base = loopback_base(self.server)
 
     def last_query(self) -> dict[str, str]:
         return query_of(self.hits[-1])

@@ -11,7 +11,7 @@ import httpx
 import jwt
 import pytest
 
-from .helpers import ALICE
+from .helpers import ALICE, env_client
 from .mcp_support import (BRIDGE_CONN, BRIDGE_SHORT_CONN, RES_BRIDGE, RES_BRIDGE_SHORT, mcp_seed, pkce, query,
                           register_client)
 
@@ -35,7 +35,7 @@ def pages_env(local_scalekit_factory, seed):
 
 @pytest.fixture
 def http(env):
-    with httpx.Client(base_url=env.url, verify=env.ca_bundle, follow_redirects=False, timeout=10) as client:
+    with env_client(env, follow_redirects=False) as client:
         yield client
 
 
@@ -153,7 +153,7 @@ def test_grpc_update_login_user_details_with_the_python_sdk(http, env, monkeypat
 
 
 def test_bridge_shows_consent_without_auto_login(pages_env):
-    with httpx.Client(base_url=pages_env.url, verify=pages_env.ca_bundle, follow_redirects=False, timeout=10) as http:
+    with env_client(pages_env, follow_redirects=False) as http:
         _, _, login = start(http, pages_env, RES_BRIDGE)
         assert post_user(http, BRIDGE_CONN, login["login_request_id"], m2m_token(http, pages_env),
                          {"sub": "u3", "email": "hank@bridge.test"}).status_code == 200

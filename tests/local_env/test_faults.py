@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .helpers import ACME_ORG, GLOBEX_ORG, node_env
+from .helpers import ACME_ORG, GLOBEX_ORG, env_client, node_env, sdk_client
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -27,7 +27,7 @@ def env(local_scalekit_factory):
 
 @pytest.fixture(scope="module")
 def admin(env):
-    with httpx.Client(base_url=env.url, verify=env.ca_bundle, timeout=10) as client:
+    with env_client(env) as client:
         yield client
 
 
@@ -40,9 +40,7 @@ def no_faults_left(admin):
 
 @pytest.fixture(scope="module")
 def py_client(env, sdk_env):
-    from scalekit import ScalekitClient
-
-    return ScalekitClient(env.url, env.client_id, env.client_secret)
+    return sdk_client(env)
 
 
 def fault(admin, **body) -> dict:

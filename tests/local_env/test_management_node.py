@@ -6,11 +6,10 @@ import json
 import subprocess
 from pathlib import Path
 
-import httpx
 import jwt
 import pytest
 
-from .helpers import ACME_ORG, ALICE, GLOBEX_ORG, node_env
+from .helpers import ACME_ORG, ALICE, GLOBEX_ORG, env_client, node_env
 from .test_management_python import password_login, refresh
 
 HERE = Path(__file__).resolve().parent
@@ -23,7 +22,7 @@ pytestmark = [pytest.mark.slow,  # each test runs the Node SDK through tsx
 @pytest.fixture(scope="module")
 def run(local_scalekit_factory):
     env = local_scalekit_factory(fresh=True)
-    with httpx.Client(base_url=env.url, verify=env.ca_bundle, follow_redirects=False, timeout=10) as http:
+    with env_client(env, follow_redirects=False) as http:
         tokens = password_login(http, env, ALICE, "alice-password")
         access = jwt.decode(tokens["access_token"], options={"verify_signature": False})
         proc = subprocess.run([str(TSX), str(HERE / "node" / "management.ts")], cwd=REPO, capture_output=True, text=True,

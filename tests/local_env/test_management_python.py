@@ -16,7 +16,7 @@ import httpx
 import jwt
 import pytest
 
-from .helpers import ACME_ORG, ACME_SAML, GLOBEX_ORG, GLOBEX_OIDC, REDIRECT, authorize_params, exchange, query_of
+from .helpers import ACME_ORG, ACME_SAML, GLOBEX_OIDC, GLOBEX_ORG, REDIRECT, authorize_params, env_client, exchange, query_of, sdk_client
 
 ACME_DIR = "dir_70000000000004001"
 MISSING_ORG = "org_404404404404404"
@@ -30,14 +30,12 @@ def env(local_scalekit_factory):
 
 @pytest.fixture(scope="module")
 def sk(env, sdk_env):
-    from scalekit import ScalekitClient
-
-    return ScalekitClient(env.url, env.client_id, env.client_secret)
+    return sdk_client(env)
 
 
 @pytest.fixture
 def http(env):
-    with httpx.Client(base_url=env.url, verify=env.ca_bundle, follow_redirects=False, timeout=10) as client:
+    with env_client(env, follow_redirects=False) as client:
         yield client
 
 

@@ -13,13 +13,12 @@ import ssl
 import subprocess
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import jwt
 import pytest
 
-from .helpers import ALICE
+from .helpers import ALICE, QuietHandler, env_client, loopback_base, sdk_client, serve_on_loopback, trusting
 from .mcp_support import (RES_MAIN, RES_OTHER, RES_SCOPED_ISS, MemoryStorage, ProtectedMcpServer, free_port,
                           headless_browser, mcp_seed, pkce, query, register_client)
 
@@ -49,19 +48,13 @@ def pages_env(local_scalekit_factory, seed):
 
 @pytest.fixture(scope="module")
 def trust(env):
-    mp = pytest.MonkeyPatch()
-    for key, value in env.env_vars().items():
-        if key not in ("SCALEKIT_ENVIRONMENT_URL", "SCALEKIT_CLIENT_ID", "SCALEKIT_CLIENT_SECRET"):
-            mp.setenv(key, value)
-    yield
-    mp.undo()
+    with trusting(env):
+        yield
 
 
 @pytest.fixture(scope="module")
 def sk_client(env, trust):
-    from scalekit import ScalekitClient
-
-    return ScalekitClient(env.url, env.client_id, env.client_secret)
+    return sdk_client(env)
 
 
 @pytest.fixture(scope="module")
@@ -73,13 +66,13 @@ def mcp_server(env, seed, trust):
 
 @pytest.fixture
 def http(env):
-    with httpx.Client(base_url=env.url, verify=env.ca_bundle, follow_redirects=False, timeout=10) as client:
+    with env_client(env, follow_redirects=False) as client:
         yield client
 
 
 @pytest.fixture
 def page_http(pages_env):
-    with httpx.Client(base_url=pages_env.url, verify=pages_env.ca_bundle, follow_redirects=False, timeout=10) as client:
+    with env_client(pages_env, follow_redirects=False) as client:
         yield client
 
 
@@ -385,24 +378,15 @@ class _DocServer:
     def __init__(self):
         docs = self.docs = {}
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self):
                 if self.path not in docs:
                     self.send_error(404)
                     return
-                body = json.dumps(docs[self.path]).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.send_body(json.dumps(docs[self.path]).encode(), "application/json")
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve_on_loopback(Handler)
+        self.base = loopback_base(self.server)
 
     def add(self, path: str, **doc) -> str:
         url = self.base + path

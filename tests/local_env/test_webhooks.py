@@ -8,13 +8,20 @@ import subprocess
 import threading
 import time
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
 
-from .helpers import ACME_ORG, ALICE, authorize_params
+from .helpers import (
+    ACME_ORG,
+    ALICE,
+    QuietHandler,
+    authorize_params,
+    env_client,
+    loopback_base,
+    serve_on_loopback,
+)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -31,7 +38,7 @@ class Receiver:
         self.cond = threading.Condition()
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 with receiver.cond:
@@ -42,13 +49,8 @@ class Receiver:
                 self.send_header("content-length", "0")
                 self.end_headers()
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/webhooks/scalekit"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve_on_loopback(Handler, daemon_threads=True)
+        self.url = loopback_base(self.server) + "/webhooks/scalekit"
 
     def wait(self, n: int, timeout: float = 5.0) -> list[tuple[dict[str, str], bytes]]:
         with self.cond:
@@ -76,7 +78,7 @@ def env(local_scalekit_factory):
 
 @pytest.fixture(scope="module")
 def admin(env):
-    with httpx.Client(base_url=env.url, verify=env.ca_bundle, timeout=10) as client:
+    with env_client(env) as client:
         yield client
 
 
