@@ -197,8 +197,8 @@ def build(ctx, env_url: str, req: dict) -> dict:
         ("aud_other_api", sign({**claims, "aud": [OTHER_API]}),
          f"aud names another API ({OTHER_API}), not {audience[0]}"),
         ("aud_client_credentials", issuer.client_token(env_url, app_client, list(app_client.scopes)),
-         f"the app's own client-credentials token from this environment (client {app_client.id}), not one issued "
-         f"for {audience[0]}"),
+         f"this environment's client-credentials token for the app itself (client {app_client.id}), not a "
+         f"{req['kind']} token for {audience[0]}"),
         ("iss_other_environment", sign({**claims, "iss": other_iss}),
          f"iss is another Scalekit environment ({other_iss}); signed with this environment's real key"),
         ("forged_signature", rs256(attacker_key(), header, claims),
