@@ -115,11 +115,13 @@ class Harness:
             message = answer["message"]
             if answer.get("stdout"):
                 message += "\n--- output ---\n" + procs.tail(answer["stdout"])
-            return Result("failed", answer["stage"], message)
+            return self._with_matrix(Result("failed", answer["stage"], message), fence, answer.get("matrix"), matrix)
         if plan.kind in ("ts", "go"):
             done, answers = (self.ts if plan.kind == "ts" else self.go).run(fence, env, timeout, tokens)
             result = self._judge(fence, done, env, 0, timeout)
-            return result if result.outcome == "failed" else self._matrix_result(fence, answers, matrix)
+            if result.outcome == "failed":
+                return self._with_matrix(result, fence, answers, matrix)
+            return self._matrix_result(fence, answers, matrix)
         if plan.kind == "shell":
             done = procs.run(["bash", "-e", "-c", fence.body], cwd=self.root, env=env, timeout=timeout)
             return self._judge(fence, done, env, int(fence.attrs.get("expect-exit", "0")), timeout)
@@ -153,6 +155,16 @@ class Harness:
             return Result("failed", "matrix", "\n".join(problems))
         return Result("passed", "matrix", f"{fence.attrs['validates']} accepted the valid token and refused "
                                           f"{len(matrix.variants)} variants")
+
+    @staticmethod
+    def _with_matrix(failed: Result, fence: Fence, answers: list[dict] | None, matrix) -> Result:
+        """A failed run of a validating fence: if the validator also let a bad token through (or
+        refused the good one), report that first; it is the failure that matters."""
+        problems = judge(fence, answers, matrix) if matrix is not None and answers is not None else []
+        if not problems:
+            return failed
+        return Result("failed", "matrix", "\n".join(problems) + f"\n(the run also failed at {failed.stage}:\n"
+                                          f"{failed.message})")
 
     def _env(self, scalekit: Mapping[str, str]) -> dict:
         env = dict(os.environ)

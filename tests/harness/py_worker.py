@@ -105,6 +105,21 @@ def run_matrix(module: dict, spec: dict) -> list[dict]:
     return answers
 
 
+def judge_anyway(result: dict, req: dict) -> None:
+    """The fence's run failed; still run its validator on the matrix, since a token it lets through
+    is the failure that matters. The fence runs again in plain globals, up to where it fails."""
+    if not req.get("matrix"):
+        return
+    module: dict = {"__name__": "__main__"}
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            exec(compile(req["source"], req["path"], "exec"), module)  # noqa: S102 - the fence under test
+        except BaseException:  # noqa: BLE001 - already reported by the run
+            pass
+        if callable(module.get(req["matrix"]["function"])):
+            result["matrix"] = run_matrix(module, req["matrix"])
+
+
 def run_one(req: dict, config, workdir: Path) -> dict:
     from _pytest.outcomes import OutcomeException
     from pytest_examples import CodeExample, EvalExample
@@ -150,6 +165,7 @@ def run_one(req: dict, config, workdir: Path) -> dict:
             result["updated"] = example.source
     except OutcomeException as exc:  # pytest.fail from the `#>` comparison
         result = {"ok": False, "stage": "output", "message": str(exc.msg)}
+        judge_anyway(result, req)
     except SystemExit as exc:
         result = {
             "ok": False,
@@ -159,6 +175,7 @@ def run_one(req: dict, config, workdir: Path) -> dict:
     except Exception as exc:  # noqa: BLE001 - any error in a fence is its failure
         what = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         result = {"ok": False, "stage": "run", "message": f"{_location(exc, req['path'])}: {what}"}
+        judge_anyway(result, req)
     finally:
         os.chdir(cwd)
     output = captured.getvalue()
