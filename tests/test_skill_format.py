@@ -65,6 +65,7 @@ SKIP_DIRS = {
     ".local-scalekit",
     "_snippets",
     ".harness-build",
+    "dist",
 }
 
 _LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*<?(?P<target>[^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
