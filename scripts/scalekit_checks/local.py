@@ -36,8 +36,9 @@ def _import():
         import scalekit_local
         from scalekit_local import seed
     except ImportError as exc:
-        raise CheckFailed(Exit.CONFIG, f"the local Scalekit environment cannot be loaded ({exc}); run from a full "
-                          "checkout of this repository with requirements.txt installed") from None
+        raise CheckFailed(Exit.CONFIG, f"the local Scalekit environment cannot be loaded ({exc}); the skill's "
+                          "scripts/scalekit_local/ folder or its .venv is incomplete: copy the skill again, or delete "
+                          "its .venv and run the script again") from None
     return scalekit_local, seed
 
 

@@ -107,3 +107,22 @@ def test_every_pin_is_in_exactly_one_requirements_file():
     assert "-r scripts/requirements.txt" in (REPO / "requirements.txt").read_text().splitlines()
     assert not set(runtime) & set(dev), f"pinned in both files: {sorted(set(runtime) & set(dev))}"
     assert "scalekit-sdk-python" in runtime and "pytest" in dev and "mkdocs" not in runtime
+
+
+def test_all_four_scripts_share_one_meaning_per_exit_code(help_runs, tmp_path):
+    """local_scalekit.py is a server, but its codes mean what they mean in the three checks."""
+    meaning = {0: "", 2: "configuration", 3: "credentials", 4: "network", 5: "protocol"}
+    server = run_many({"server": ("local_scalekit.py", ("--help",), base_env(), tmp_path)})["server"]
+    assert server.code == 0, server
+    documented = {}
+    for name, run in [*help_runs.items(), ("local_scalekit.py", server)]:
+        codes = run.stdout.split("exit codes", 1)[1]
+        documented[name] = {int(m[1]): m[2] for m in re.finditer(r"^  (\d)  (.+)$", codes, re.M)}
+    for name, codes in documented.items():
+        assert codes and set(codes) <= set(meaning), (name, codes)
+        for code, text in codes.items():
+            if code in (2, 3, 4):
+                assert text.startswith(meaning[code]), f"{name}: exit {code} is {text!r}, not {meaning[code]}"
+    assert set(documented["local_scalekit.py"]) == {0, 2, 5}
+    assert documented["local_scalekit.py"][5].startswith("unexpected")
+    assert "[--timeout" not in server.stdout and "no --timeout" in server.stdout  # the documented exception
