@@ -23,10 +23,10 @@ SKILL_NAME = "scalekit-auth"
 INCLUDED = ("SKILL.md", "LICENSE", "full-stack-auth", "modular-sso", "mcp-auth", "reference", "scripts", "templates")
 EXCLUDED_DIRS = {"tests", "__tests__", "benchmarks", "docs", "node_modules", ".venv", "venv", "__pycache__",
                  ".pytest_cache", ".mypy_cache", ".ruff_cache", ".local-scalekit", ".next", "dist", "build",
-                 "site", ".git", ".stamps", ".harness-build", "_snippets"}
+                 "site", ".git", ".stamps", ".harness-build", "_snippets", ".bin"}
 LOCK_FILES = {"package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml", "bun.lockb", "poetry.lock",
               "uv.lock", "Pipfile.lock"}
-EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".pem", ".key", ".p12", ".log", ".sqlite3")
+EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".pem", ".key", ".p12", ".log", ".sqlite3", ".tsbuildinfo")
 PRIVATE_KEY_MARKER = b"PRIVATE KEY-----"
 
 

@@ -27,6 +27,14 @@ def install_commands() -> list[str]:
     return console_commands(section((REPO / "README.md").read_text(), "Install the skill for an agent"))
 
 
+def test_readme_names_the_pinned_skills_cli():
+    import json
+
+    pinned = json.loads((REPO / "package.json").read_text())["devDependencies"]["skills"]
+    assert pinned == json.loads((REPO / "versions.json").read_text())["node"]["skills"]
+    assert f"npx --yes skills@{pinned} add " in install_commands()[1]
+
+
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
     """A clean copy, its node_modules as `npm ci` leaves them, and the README's commands run in a new HOME."""
