@@ -67,8 +67,12 @@ def _last_line(text):
 def _install(venv):
     """Create the venv if needed and install the requirements into it; exit with one line on failure."""
     python = os.path.join(venv, "bin", "python")
-    sys.stderr.write("scalekit-auth: installing the scripts' Python packages (scripts/requirements.txt) into %s; "
-                     "first run only, about a minute...\n" % venv)
+    if os.path.exists(python):
+        sys.stderr.write("scalekit-auth: updating the scripts' Python packages in %s to the changed "
+                         "scripts/requirements.txt...\n" % venv)
+    else:
+        sys.stderr.write("scalekit-auth: installing the scripts' Python packages (scripts/requirements.txt) into %s; "
+                         "first run only, about a minute...\n" % venv)
     sys.stderr.flush()
     try:
         if not os.path.exists(python):

@@ -105,6 +105,18 @@ wait $server && echo "server exit 0"
     assert "Traceback" not in report
 
 
+def test_a_changed_requirements_file_updates_the_venv_once(clone, first_run, local_scalekit):
+    copy, path = clone
+    requirements = copy / "scripts" / "requirements.txt"
+    requirements.write_text(requirements.read_text() + "# changed by a git pull\n")
+    env = user_env(path, **local_scalekit.env_vars())
+    updated = run(clone, "python scripts/validate_env.py", env)
+    assert updated.returncode == 0, updated.stderr
+    assert updated.stderr.startswith("scalekit-auth: updating the scripts' Python packages"), updated.stderr
+    again = run(clone, "python scripts/validate_env.py", env)
+    assert again.returncode == 0 and "scalekit-auth:" not in again.stderr, again.stderr
+
+
 @pytest.mark.skipif(not offline_available(), reason="needs `unshare -rn` to take the network away")
 def test_bootstrap_without_pypi_fails_in_one_line(tmp_path):
     copy = clean_copy(tmp_path / "scalekit-auth")
