@@ -10,8 +10,15 @@ aud, exp), prints their claims (never the tokens), refreshes, and builds the log
 """
 from __future__ import annotations
 
-import secrets
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _bootstrap  # noqa: E402  (standard library only: switches to the skill's venv, creating it on first use)
+
+_bootstrap.use_skill_venv()
+
+import secrets
 import time
 import webbrowser
 from urllib.parse import urlsplit
@@ -25,7 +32,7 @@ EXAMPLES = """\
   python scripts/test_auth_flow.py --local --json
   python scripts/test_auth_flow.py --open                 # real environment: log in in your browser
   python scripts/test_auth_flow.py --path sso --organization-id org_123 --open
-  python scripts/test_auth_flow.py --local --path mcp --resource-id res_70000000000004001
+  python scripts/test_auth_flow.py --local --path mcp
   python scripts/test_auth_flow.py --path mcp --resource-id res_123 --mcp-url https://mcp.example.com/mcp --open
 
 Against a real environment, register the redirect URI http://localhost:8765/callback and the
@@ -51,7 +58,8 @@ def build_parser():
     parser.add_argument("--organization-id", metavar="ID", help="sso: log in through this organization's SSO")
     parser.add_argument("--connection-id", metavar="ID", help="sso: log in through this SSO connection")
     parser.add_argument("--domain", metavar="DOMAIN", help="sso: log in through the SSO connection of this domain")
-    parser.add_argument("--resource-id", metavar="ID", help="mcp: the MCP server's resource id (res_...)")
+    parser.add_argument("--resource-id", metavar="ID",
+                        help="mcp: the MCP server's resource id (res_...); with --local, default: the seed's only resource")
     parser.add_argument("--mcp-url", metavar="URL",
                         help="mcp: the MCP server URL sent as the RFC 8707 resource (default with --local: the "
                              "resource's first URL in the seed)")
@@ -75,8 +83,8 @@ def check_arguments(args) -> None:
         problems.append(f"--{with_sso[0].replace('_', '-')} needs --path sso")
     if args.path == "sso" and not with_sso and not args.local:
         problems.append("--path sso needs --organization-id, --connection-id or --domain")
-    if args.path == "mcp" and not args.resource_id:
-        problems.append("--path mcp needs --resource-id")
+    if args.path == "mcp" and not args.resource_id and not args.local:
+        problems.append("--path mcp needs --resource-id (with --local it defaults to the seed's only resource)")
     if args.resource_id and args.path != "mcp":
         problems.append("--resource-id needs --path mcp")
     if args.mcp_url and args.path != "mcp":
@@ -312,7 +320,7 @@ class Flow:
         whose audience is the resource, and a rotated refresh."""
         from scalekit_checks import mcp
 
-        resource = self.args.resource_id
+        resource = self.args.resource_id or self.facts.only_resource()
         http = self.browser = net.Http(self.timeout)
         meta = mcp.discover(self.report, http, self.settings.env_url, resource)
         mcp_url = self.args.mcp_url or mcp.local_resource_url(self.args.seed, resource)

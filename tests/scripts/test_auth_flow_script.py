@@ -55,7 +55,7 @@ CASES = {
                                  ("is not an MCP resource",)),
     "missing_variables": Case(("--redirect-uri", "REDIRECT", "--json"), 2, ("SCALEKIT_ENVIRONMENT_URL", "not set")),
     "sso_without_target": Case(("--path", "sso"), 2, ("--path sso needs",), env="shared"),
-    "mcp_without_resource": Case(("--local", "--path", "mcp"), 2, ("--path mcp needs --resource-id",)),
+    "mcp_without_resource": Case(("--path", "mcp"), 2, ("--path mcp needs --resource-id",), env="shared"),
     "remote_redirect_uri": Case(("--redirect-uri", "https://app.example.com/callback"), 2,
                                 ("must be http://localhost",), env="shared"),
     "bad_timeout": Case(("--local", "--timeout", "soon"), 2),
