@@ -9,6 +9,7 @@ import os
 import sqlite3
 import time
 
+import db
 from sso import scalekit, verified_domains
 
 WEBHOOK_SECRET = os.environ.get("SCALEKIT_WEBHOOK_SECRET", "")
@@ -36,40 +37,40 @@ def verify(headers: dict[str, str], body: bytes) -> dict:
         raise WebhookRejected("invalid webhook signature") from None
 
 
-def handle(conn: sqlite3.Connection, webhook_id: str, event: dict) -> str:
+def handle(webhook_id: str, event: dict) -> str:
     """Apply one verified event once. A delivery whose webhook-id was seen before is not applied again."""
-    try:
-        conn.execute("INSERT INTO webhook_events (id, received_at) VALUES (?, ?)", (webhook_id, int(time.time())))
-    except sqlite3.IntegrityError:
-        return "duplicate"
+    scalekit_org = event.get("organization_id") or event.get("data", {}).get("organization_id")
     kind = event.get("type", "")
-    if kind in ("organization.directory.user_created", "organization.directory.user_updated"):
-        apply_user(conn, event, deleted=False)
-    elif kind == "organization.directory.user_deleted":
-        apply_user(conn, event, deleted=True)
-    elif kind in ("organization.directory.group_updated", "organization.directory.group_deleted"):
-        apply_group(conn, event, deleted=kind.endswith("deleted"))
-    return "applied"
+    verified = verified_domains(scalekit_org) if scalekit_org and kind.startswith("organization.directory.user_") \
+        else set()
+    with db.transaction() as conn:
+        try:
+            conn.execute("INSERT INTO webhook_events (id, received_at) VALUES (?, ?)", (webhook_id, int(time.time())))
+        except sqlite3.IntegrityError:
+            return "duplicate"
+        org = conn.execute("SELECT * FROM organizations WHERE scalekit_organization_id = ?", (scalekit_org,)).fetchone()
+        if org is None:
+            return "applied"
+        if kind in ("organization.directory.user_created", "organization.directory.user_updated"):
+            apply_user(conn, org, event, deleted=False, verified=verified)
+        elif kind == "organization.directory.user_deleted":
+            apply_user(conn, org, event, deleted=True, verified=verified)
+        elif kind in ("organization.directory.group_updated", "organization.directory.group_deleted"):
+            apply_group(conn, org, event, deleted=kind.endswith("deleted"))
+        return "applied"
 # endregion webhook
 
 
-def _organization(conn: sqlite3.Connection, event: dict) -> sqlite3.Row | None:
-    scalekit_org = event.get("organization_id") or event.get("data", {}).get("organization_id")
-    return conn.execute("SELECT * FROM organizations WHERE scalekit_organization_id = ?", (scalekit_org,)).fetchone()
-
-
 # region apply_user
-def apply_user(conn: sqlite3.Connection, event: dict, *, deleted: bool) -> None:
-    data, org = event.get("data", {}), _organization(conn, event)
-    if org is None:
-        return
+def apply_user(conn: sqlite3.Connection, org: sqlite3.Row, event: dict, *, deleted: bool, verified: set[str]) -> None:
+    data = event.get("data", {})
     link = conn.execute("SELECT * FROM directory_users WHERE directory_user_id = ?", (data.get("id"),)).fetchone()
     if link is not None and link["updated_at"] > event.get("occurred_at", ""):
         return  # an older event delivered late
     user = conn.execute("SELECT * FROM users WHERE id = ?", (link["user_id"],)).fetchone() if link else None
     if user is None:
         email = (data.get("email") or "").strip().lower()
-        if "@" not in email or email.rsplit("@", 1)[1] not in verified_domains(org["scalekit_organization_id"]):
+        if "@" not in email or email.rsplit("@", 1)[1] not in verified:
             return  # not a domain this organization owns
         user = conn.execute("SELECT * FROM users WHERE email = ?", (email,)).fetchone()
         if user is None:
@@ -93,11 +94,9 @@ def apply_user(conn: sqlite3.Connection, event: dict, *, deleted: bool) -> None:
 # endregion apply_user
 
 
-def apply_group(conn: sqlite3.Connection, event: dict, *, deleted: bool) -> None:
+def apply_group(conn: sqlite3.Connection, org: sqlite3.Row, event: dict, *, deleted: bool) -> None:
     """A renamed or deleted group changes the roles of the users in it."""
-    data, org = event.get("data", {}), _organization(conn, event)
-    if org is None:
-        return
+    data = event.get("data", {})
     rows = conn.execute("SELECT directory_users.* FROM directory_users JOIN users ON users.id = directory_users.user_id"
                         " WHERE users.organization_id = ?", (org["id"],)).fetchall()
     for row in rows:

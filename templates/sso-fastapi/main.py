@@ -11,12 +11,11 @@ from dotenv import load_dotenv
 
 load_dotenv()  # .env next to this file, if any; real environment variables win
 
-from fastapi import FastAPI, Form, Request  # noqa: E402
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response  # noqa: E402
-
-import db  # noqa: E402
-import directory_sync  # noqa: E402
-import sso  # noqa: E402
+import db
+import directory_sync
+import sso
+from fastapi import FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 APP_URL = sso.APP_URL
 SECURE_COOKIES = APP_URL.startswith("https://")
@@ -146,11 +145,11 @@ def sso_callback(request: Request, code: str | None = None, state: str | None = 
     if error:
         return email_form(f"Single sign-on failed: {error_description or error}", 400)
     try:
-        with db.transaction() as conn:
-            user_id = sso.finish_login(conn, code=code, state=state, cookie_state=request.cookies.get(STATE_COOKIE))
-            return signed_in(user_id, conn)
+        user_id = sso.finish_login(code=code, state=state, cookie_state=request.cookies.get(STATE_COOKIE))
     except sso.SSOError as exc:
         return email_form(str(exc), exc.status)
+    with db.transaction() as conn:
+        return signed_in(user_id, conn)
 # endregion sso_routes
 
 
@@ -269,9 +268,7 @@ async def scalekit_webhook(request: Request):
         event = directory_sync.verify(dict(request.headers), body)
     except directory_sync.WebhookRejected:
         return JSONResponse({"error": "invalid signature"}, 401)
-    with db.transaction() as conn:
-        result = directory_sync.handle(conn, request.headers["webhook-id"], event)
-    return {"status": result}
+    return {"status": directory_sync.handle(request.headers["webhook-id"], event)}
 
 
 @app.get("/healthz")

@@ -11,11 +11,10 @@ import sqlite3
 import time
 from urllib.parse import urlencode
 
+import db
 from scalekit import AuthorizationUrlOptions, CodeAuthenticationOptions, ScalekitClient
 from scalekit.common.scalekit import TokenValidationOptions
 from scalekit.v1.domains.domains_pb2 import DomainType, VerificationStatus
-
-import db
 
 APP_URL = os.environ.get("APP_URL", "http://localhost:3100")
 REDIRECT_URI = APP_URL + "/auth/callback"
@@ -80,12 +79,13 @@ def start_idp_initiated_login(conn: sqlite3.Connection, token: str) -> tuple[str
 
 
 # region callback
-def finish_login(conn: sqlite3.Connection, *, code: str | None, state: str | None, cookie_state: str | None) -> int:
+def finish_login(*, code: str | None, state: str | None, cookie_state: str | None) -> int:
     """Check the callback, exchange the code and return the local user id to start a session for."""
     if not state or not cookie_state or not secrets.compare_digest(state, cookie_state):
         raise SSOError("This sign-in attempt is not the one your browser started. Please sign in again.")
-    pending = conn.execute("DELETE FROM sso_logins WHERE state = ? AND expires_at > ? RETURNING code_verifier",
-                           (state, int(time.time()))).fetchone()
+    with db.transaction() as conn:
+        pending = conn.execute("DELETE FROM sso_logins WHERE state = ? AND expires_at > ? RETURNING code_verifier",
+                               (state, int(time.time()))).fetchone()
     if pending is None or not code:
         raise SSOError("This sign-in attempt has expired or was already used. Please sign in again.")
     options = CodeAuthenticationOptions()
@@ -97,9 +97,11 @@ def finish_login(conn: sqlite3.Connection, *, code: str | None, state: str | Non
                                          options=TokenValidationOptions(issuer=ENVIRONMENT_URL, audience=[CLIENT_ID]))
     except Exception:
         raise SSOError("Your identity provider's answer could not be verified. Please sign in again.") from None
-    return find_or_create_user(conn, connection_id=claims["amr"][0], subject=claims["sub"],
-                               organization_id=claims["oid"], email=claims.get("email", ""),
-                               name=claims.get("name", ""))
+    verified = verified_domains(claims["oid"])
+    with db.transaction() as conn:
+        return find_or_create_user(conn, connection_id=claims["amr"][0], subject=claims["sub"],
+                                   organization_id=claims["oid"], email=claims.get("email", ""),
+                                   name=claims.get("name", ""), verified=verified)
 # endregion callback
 
 
@@ -112,7 +114,7 @@ def verified_domains(organization_id: str) -> set[str]:
 
 
 def find_or_create_user(conn: sqlite3.Connection, *, connection_id: str, subject: str, organization_id: str,
-                        email: str, name: str) -> int:
+                        email: str, name: str, verified: set[str]) -> int:
     """Linking rules: an IdP account is known by (connection, subject), never by email alone. A new one
     may join or create an account by email only when the email's domain is a verified domain of the
     same organization, so one customer's IdP cannot claim another customer's users."""
@@ -125,7 +127,7 @@ def find_or_create_user(conn: sqlite3.Connection, *, connection_id: str, subject
         user = known
     else:
         email = email.strip().lower()
-        if "@" not in email or email.rsplit("@", 1)[1] not in verified_domains(organization_id):
+        if "@" not in email or email.rsplit("@", 1)[1] not in verified:
             raise SSOError("Your identity provider signed you in with an email outside your organization's "
                            "verified domains (profile_not_allowed_outside_organization).", 403)
         user = conn.execute("SELECT * FROM users WHERE email = ?", (email,)).fetchone()

@@ -34,8 +34,8 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-
 from local_env.helpers import sdk_client, trusting
+
 from . import launcher
 
 pytestmark = pytest.mark.slow
