@@ -444,3 +444,64 @@ def test_directory_sync_maps_groups_to_roles_and_deactivation_ends_access_at_onc
     assert dana.app.get(route(server, "page")).status_code in REDIRECTS
     again = agent().sso_login("dana@acme.test")
     assert again.status_code == 403 and not signed_in(again)
+
+
+# ---- a real browser ------------------------------------------------------------------------------
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+SCREENSHOTS = launcher.REPO_ROOT / "artifacts" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def chromium(server, tmp_path_factory):
+    """Headless Chromium that trusts exactly the local environment's certificate (as test_browser.py)."""
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    if not (launcher.Path(CHROMIUM).exists() and launcher.Path(CHROMEDRIVER).exists()):
+        pytest.skip("needs Debian's chromium and chromium-driver (./run.sh setup installs them)")
+    pem = ssl.get_server_certificate(("127.0.0.1", server.local.port))
+    spki = x509.load_pem_x509_certificate(pem.encode()).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1000,800",
+                f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+                "--ignore-certificate-errors-spki-list=" + base64.b64encode(hashlib.sha256(spki).digest()).decode()):
+        options.add_argument(arg)
+    browser = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    browser.set_page_load_timeout(30)
+    yield browser
+    browser.quit()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("email, kind, connection", [("nora@acme.test", "SAML", ACME_SAML),
+                                                     ("omar@globex.test", "OIDC", GLOBEX_OIDC)])
+def test_browser_signs_in_through_domain_routed_sso(server, chromium, email, kind, connection):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(chromium, 20)
+    chromium.delete_all_cookies()
+    chromium.get(server.url + route(server, "login"))
+    chromium.find_element(By.ID, "email").send_keys(email)
+    chromium.find_element(By.ID, "continue").click()
+    wait.until(lambda d: "/ui/idp" in d.current_url)
+    assert chromium.find_element(By.ID, "connection-type").text == kind
+    assert chromium.find_element(By.ID, "connection-id").text == connection
+    chromium.find_element(By.ID, "idp-submit").click()
+    wait.until(lambda d: d.current_url.startswith(server.url + route(server, "page")))
+    assert email in chromium.find_element(By.ID, "who").text
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    chromium.save_screenshot(str(SCREENSHOTS / f"{server.template.name}-{kind.lower()}.png"))
+    storage = chromium.execute_script("return JSON.stringify([localStorage, sessionStorage, document.cookie])")
+    cookies = [c["value"] for c in chromium.get_cookies()]
+    assert not JWT_LIKE.search(storage + " ".join(cookies)), "a Scalekit token reached the browser"
+    chromium.find_element(By.ID, "logout").click()
+    wait.until(lambda d: route(server, "login") in d.current_url)
