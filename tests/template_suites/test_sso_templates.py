@@ -216,7 +216,7 @@ def test_sso_links_an_existing_password_account_of_a_verified_domain(server, age
     assert signed_in(agent().password_login(*ALICE))
 
 
-def test_the_app_issues_its_own_session_and_keeps_scalekit_tokens_out_of_the_browser(server, agent):
+def test_the_app_issues_its_own_session_and_scalekit_tokens_stay_on_the_server(server, agent):
     user = agent()
     callback = user.sso_login(CAROL[0])
     assert signed_in(callback)
@@ -290,6 +290,7 @@ def test_idp_initiated_login_starts_a_fresh_sp_initiated_login(server, agent):
 
 # ---- account takeover and tenant isolation ------------------------------------------------------
 def test_a_hostile_idp_cannot_take_over_another_organizations_account(server, agent):
+    assert signed_in(agent().sso_login(CAROL[0]))  # Carol's account has a Globex SSO identity too
     carol = agent()
     assert signed_in(carol.password_login(*CAROL))
     globex_before = members(server, carol, "globex")
