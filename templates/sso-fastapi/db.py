@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS projects (
   organization_id INTEGER NOT NULL REFERENCES organizations(id),
   name TEXT NOT NULL
 );
+-- region sso_tables
 -- Added for SSO.
 CREATE TABLE IF NOT EXISTS sso_identities (  -- an IdP account: its connection and the IdP's subject
   connection_id TEXT NOT NULL,
@@ -64,6 +65,7 @@ CREATE TABLE IF NOT EXISTS webhook_events (  -- webhook-id of every delivery app
   id TEXT PRIMARY KEY,
   received_at INTEGER NOT NULL
 );
+-- endregion sso_tables
 """
 
 DEMO_ORGANIZATIONS = [  # slug, name, Scalekit organization id (the local environment's seed)

@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS projects (
   organization_id INTEGER NOT NULL REFERENCES organizations(id),
   name TEXT NOT NULL
 );
+-- region sso_tables
 -- Added for SSO.
 CREATE TABLE IF NOT EXISTS sso_identities (  -- an IdP account: its connection and the IdP's subject
   connection_id TEXT NOT NULL,
@@ -55,7 +56,9 @@ CREATE TABLE IF NOT EXISTS directory_users ( -- users kept in sync by the custom
 CREATE TABLE IF NOT EXISTS webhook_events (  -- webhook-id of every delivery applied (replay guard)
   id TEXT PRIMARY KEY,
   received_at INTEGER NOT NULL
-);`;
+);
+-- endregion sso_tables
+`;
 
 const DEMO_ORGANIZATIONS = [ // slug, name, Scalekit organization id (the local environment's seed)
   ["acme", "Acme Inc", "org_70000000000001001"],
