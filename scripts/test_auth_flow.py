@@ -37,7 +37,8 @@ LOGOUT_PATH = "/logged-out"
 DEFAULT_SCOPES = "openid profile email offline_access"  # offline_access: without it, no refresh token
 NETWORK_TIMEOUT = 10.0
 LOGIN_TIMEOUT = 300.0  # a person logging in, when --timeout is not given
-SHOWN_CLAIMS = ("sub", "email", "oid", "sid", "amr", "roles", "permissions", "scopes", "aud", "exp")
+# The ID token carries email and amr; the access token roles, permissions and `scope` (a string).
+SHOWN_CLAIMS = ("sub", "email", "oid", "sid", "amr", "roles", "permissions", "scope", "aud", "exp")
 
 
 def build_parser():
@@ -101,6 +102,7 @@ class Flow:
         self.client = None
         self.settings = None
         self.facts = None  # ids from the local environment's seed (with --local)
+        self.refresh_token: str | None = None  # the newest one, to prove that logout ended the session
 
     # -- setup ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -261,6 +263,7 @@ class Flow:
             result = self.call(lambda: self.client.refresh_access_token(refresh_token), "refresh")
             for key in ("access_token", "refresh_token"):
                 self.report.add_secret(result.get(key))
+            self.refresh_token = result.get("refresh_token")
             rotated = "rotated" if result.get("refresh_token") != refresh_token else "not rotated"
             c.ok(f"refresh_access_token returned a new access token (refresh token {rotated})")
         self.validate("refreshed access token", result["access_token"])
@@ -290,7 +293,18 @@ class Flow:
                 self.browser.request("GET", location, "logout")  # deliver it, like a browser
                 if self.listener.wait("logout", self.timeout).get("state") != state:
                     raise CheckFailed(Exit.AUTH, "the post-logout redirect's state does not match the one sent")
-            c.ok(f"session ended; returned to {self.listener.post_logout_uri} with matching state")
+            # Only a request that carries Scalekit's session cookie ends the session; the session's
+            # refresh token must now be refused.
+            ended = "no refresh token to prove the session ended"
+            if self.refresh_token:
+                try:
+                    self.client.refresh_access_token(self.refresh_token)
+                except Exception:  # noqa: BLE001 - any refusal means the session is gone
+                    ended = "session ended: its refresh token is refused"
+                else:
+                    raise CheckFailed(Exit.AUTH, "the session is still active after logout: the logout request "
+                                      "must be a browser redirect that carries Scalekit's session cookie")
+            c.ok(f"returned to {self.listener.post_logout_uri} with matching state; {ended}")
 
     def mcp(self) -> None:
         """OAuth 2.1 for an MCP server: the resource's metadata (RFC 8414), dynamic client registration
@@ -328,7 +342,7 @@ class Flow:
             aud = claims.get("aud") or []
             aud = [aud] if isinstance(aud, str) else aud
             left = int(claims.get("exp", 0) - time.time())
-            shown = ", ".join(f"{k}={_short(claims[k])}" for k in ("sub", "email", "scopes", "aud", "iss") if k in claims)
+            shown = ", ".join(f"{k}={_short(claims[k])}" for k in ("sub", "scope", "aud", "iss") if k in claims)
             if mcp_url not in aud:
                 c.warn(f"signature, iss, aud ({resource}), exp valid, but aud does not list {mcp_url}; {shown}",
                        {"claims": claims})

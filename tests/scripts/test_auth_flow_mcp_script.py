@@ -60,7 +60,7 @@ def test_mcp_login_passes_every_step(runs):
     assert "code_challenge_method=S256" in url and "resource=http%3A%2F%2Flocalhost%3A8000%2Fmcp" in url
     claims = data(run, "access token")["claims"]
     assert claims["aud"] == [RESOURCE, MCP_URL] and claims["iss"] == run.doc["environment_url"]
-    assert "todo:read" in claims["scopes"]
+    assert "todo:read" in claims["scope"].split() and "scopes" not in claims
     assert data(run, "code exchange")["refresh_token"] is True
     assert_no_leaks(run)
 

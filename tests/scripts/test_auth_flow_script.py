@@ -95,7 +95,7 @@ def test_full_stack_login_passes_every_step(results):
     access = data(run, "access token")["claims"]
     assert access["iss"] == run.doc["environment_url"]
     assert access["sub"].startswith("usr_") and access["exp"] > access["iat"]
-    assert "offline_access" in access["scopes"]
+    assert "offline_access" in access["scope"].split() and "email" not in access
     idt = data(run, "id token")["claims"]
     assert idt["email"] == "alice@acme.test" and idt["amr"]
     assert "code_challenge=" in data(run, "authorization url")["url"]
