@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mcp-token-issuer", choices=["environment", "resource"], default="environment",
                         help="iss of access tokens for --mcp-resource servers: the environment URL (default, as the "
                              "hosted service issues them today) or {environment URL}/resources/{resource id}")
+    parser.add_argument("--token-claim", action="append", default=[], metavar="KEY=EXPRESSION",
+                        help="add a custom claim to user access tokens (repeatable), as Dashboard > Token Claims "
+                             "does, e.g. 'plan=organization.metadata.plan ?? \"free\"'")
     parser.add_argument("--env-file", metavar="PATH", help="also write the variables to this dotenv file (mode 600)")
     parser.add_argument("--json", action="store_true", help="print the variables as one JSON object instead of export lines")
     parser.add_argument("--fault", action="append", default=[], metavar="SPEC",
@@ -138,7 +141,7 @@ async def serve(args) -> int:
                           data_dir=args.data_dir, auto_login=args.auto_login, access_token_ttl=args.access_token_ttl,
                           persist=args.persist, redirect_uris=args.redirect_uri,
                           post_logout_redirect_uris=args.post_logout_redirect_uri, mcp_resources=args.mcp_resource,
-                          mcp_token_issuer=args.mcp_token_issuer)
+                          mcp_token_issuer=args.mcp_token_issuer, token_claims=args.token_claim)
         env.verbose = args.verbose
         for spec in args.fault:
             env.store.faults.add_spec(spec)

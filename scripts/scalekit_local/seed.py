@@ -88,9 +88,11 @@ def load_seed(path: str | Path | None = None) -> dict[str, Any]:
 
 
 def add_registrations(data: dict, *, redirect_uris=(), post_logout_redirect_uris=(), mcp_resources=(),
-                      mcp_scopes=("todo:read", "todo:write"), mcp_token_issuer: str = "environment") -> dict[str, str]:
+                      mcp_scopes=("todo:read", "todo:write"), mcp_token_issuer: str = "environment",
+                      token_claims=()) -> dict[str, str]:
     """Register what the command line names on top of a loaded seed: more redirect URIs for the app
-    client, and an MCP resource per server URL (as registering them in the dashboard would). Returns
+    client, an MCP resource per server URL, and custom access-token claims (`KEY=EXPRESSION`), as
+    registering them in the dashboard would. Returns
     {mcp server URL: resource id}. The resource id is derived from the URL, so it is the same on
     every start and tokens issued before a restart stay valid."""
     import hashlib
@@ -113,6 +115,15 @@ def add_registrations(data: dict, *, redirect_uris=(), post_logout_redirect_uris
                         "client_id_metadata_documents": True, "token_issuer": mcp_token_issuer}
             resources.append(existing)
         ids[url] = existing["id"]
+    for spec in token_claims:
+        from .token_claims import TokenClaimError, parse
+
+        try:
+            claim = parse(spec)
+        except TokenClaimError as exc:
+            raise SeedError(f"--token-claim {exc}") from None
+        data.setdefault("environment", {}).setdefault("token_claims", []).append(
+            {"key": claim.key, "expression": claim.expression})
     _check_references(data)
     return ids
 
@@ -129,6 +140,16 @@ def _check_references(data: dict) -> None:
     _unique(orgs, "external_id", "organizations")
     roles = {r["name"] for r in data.get("roles", [])}
     _unique(data.get("roles", []), "name", "roles")
+
+    from .token_claims import TokenClaimError, make
+
+    claims = data.get("environment", {}).get("token_claims", [])
+    _unique(claims, "key", "environment.token_claims")
+    for claim in claims:
+        try:
+            make(claim["key"], claim["expression"])
+        except TokenClaimError as exc:
+            raise SeedError(f"environment.token_claims: {exc}") from None
 
     clients = data["clients"]
     _unique(clients, "id", "clients")
