@@ -143,12 +143,12 @@ class Browser:
     def __init__(self, target: Target):
         self.target = target
         self.session = requests.Session()
-        self.session.verify = target.verify
         self.hops: list[Hop] = []
 
     def request(self, method: str, url: str, what: str = "request", **kwargs) -> requests.Response:
         kwargs.setdefault("timeout", (self.target.timeout, self.target.timeout))
         kwargs.setdefault("allow_redirects", False)
+        kwargs.setdefault("verify", self.target.verify)  # per request: REQUESTS_CA_BUNDLE overrides a session's
         try:
             response = self.session.request(method, url, **kwargs)
         except requests.RequestException as exc:
