@@ -104,15 +104,20 @@ def test_cookies_are_httponly_samesite_lax_and_not_secure_on_plain_http(app, log
     run(webapp.check_cookie_flags, app.target, login)
 
 
-def test_cookies_are_secure_when_the_app_url_is_https(app, start_app):
-    https = start_app(app.name, extra_env={"APP_URL": "https://app.example.test"})
-    response = webapp.Browser(https.target).get(https.route("login"), "login route")
+def test_cookies_are_secure_when_the_app_url_is_https(app, tmp_path):
+    """A second copy of the template whose APP_URL is https (as behind a TLS proxy in production)."""
+    https = launcher.start(app.server.template, app.server.local, launcher.free_port(), tmp_path,
+                           {"APP_URL": "https://app.example.test"})
+    try:
+        response = webapp.Browser(app.target).get(f"{https.url}{app.server.manifest['routes']['login']}")
+    finally:
+        https.stop()
     cookies = [webapp.parse_set_cookie(h) for h in response.raw.headers.getlist("set-cookie")]
     assert response.status_code in webapp.REDIRECTS and cookies, "the login route set no cookie"
     insecure = [c["name"] for c in cookies if "secure" not in c["attributes"]]
     assert not insecure, f"with APP_URL=https://app.example.test these cookies lack Secure: {insecure}"
     redirect_uri = webapp.query(response.headers["location"])["redirect_uri"]
-    assert redirect_uri == "https://app.example.test" + https.server.manifest["routes"]["callback"]
+    assert redirect_uri == "https://app.example.test" + app.server.manifest["routes"]["callback"]
 
 
 def test_session_id_changes_at_login(app, login):
