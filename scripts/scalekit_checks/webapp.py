@@ -313,6 +313,12 @@ def expect_status(response: requests.Response, expected: int | tuple[int, ...], 
                    {"http_status": response.status_code})
 
 
+def refused(status: int) -> bool:
+    """Kept out: 401 (what the API route should answer), 403, or a redirect to a login. A 5xx is not
+    a refusal: an error page is a crash, not a check."""
+    return status in (401, 403) or 300 <= status < 400
+
+
 def api_status(target: Target, cookies: dict[str, str] | None = None, bearer: str | None = None) -> int:
     browser = Browser(target)
     browser.set_cookies(cookies or {})
@@ -528,7 +534,7 @@ def check_session_id_changes(target: Target, reference: Login) -> str:
     same = [n for n, v in login.session_cookies.items() if before.get(n) == v]
     if same:
         raise fail(f"session id: {', '.join(same)} has the same value before and after the login")
-    if api_status(target, before) != 401:
+    if not refused(api_status(target, before)):
         raise fail("session id: the cookies from before the login already open the API")
     session_ok(target, login)
     return "new session cookie values at login; the pre-login cookies open nothing"
@@ -551,12 +557,12 @@ def check_logout(target: Target, login: Login) -> str:
         raise fail("logout: no id_token_hint, so Scalekit refuses the post-logout redirect")
     cleared = {c["name"] for c in browser.hops[-1].set_cookies if c["deleted"]}
     not_cleared = [n for n in login.session_cookies if n not in cleared]
-    if not_cleared and api_status(target, old_cookies) != 401:
+    if not_cleared and not refused(api_status(target, old_cookies)):
         raise fail(f"logout: the response neither clears {', '.join(not_cleared)} nor ends the session behind it")
     end = browser.follow(response, "logout at Scalekit")
     if end.url.rstrip("/") != target.after_logout_url.rstrip("/") or end.status_code >= 400:
         raise fail(f"logout: ended at {end.url} (HTTP {end.status_code}), not {target.after_logout_url}")
-    if browser.get(target.route("api"), "api route").status_code != 401:
+    if not refused(browser.get(target.route("api"), "api route").status_code):
         raise fail("logout: the API still answers with the browser's cookies")
     # Scalekit's session: a new login in this browser must show the login page again.
     _, authorize = start_login(target, browser)
@@ -630,7 +636,7 @@ def check_concurrent_refresh(target: Target, sessions: ExpiringSessions, count: 
 def check_refresh_after_logout(target: Target, sessions: ExpiringSessions) -> str:
     before = refresh_count(target)
     status = api_status(target, sessions.logged_out_cookies)
-    if status != 401:
+    if not refused(status):
         raise fail(f"after logout and expiry, the old cookies still open the API (HTTP {status}): the refresh "
                    "token must die with the Scalekit session")
     return "old cookies after logout and expiry: 401" + (
@@ -641,8 +647,9 @@ def check_refresh_after_logout(target: Target, sessions: ExpiringSessions) -> st
 def _no_session(target: Target, browser: Browser, response: requests.Response, what: str) -> None:
     if response.status_code >= 500:
         raise fail(f"{what}: the callback answered HTTP {response.status_code} (an error page, not a refusal)")
-    if browser.get(target.route("api"), "api route").status_code != 401:
-        raise fail(f"{what}: the callback signed the browser in")
+    status = browser.get(target.route("api"), "api route").status_code
+    if not refused(status):
+        raise fail(f"{what}: the callback signed the browser in (the API then answers HTTP {status})")
 
 
 def check_state(target: Target) -> str:
@@ -719,13 +726,14 @@ def check_forged_bearer(target: Target, require_bearer: bool) -> str:
         raise fail(f"bearer: a valid access token answers HTTP {valid_status}, not 200")
     forged = forged_tokens(target, tokens["access_token"])
     target.secrets.update(forged.values())
-    let_in = [name for name, token in forged.items() if api_status(target, bearer=token) != 401]
+    answers = {name: api_status(target, bearer=token) for name, token in forged.items()}
+    let_in = [f"{name} (HTTP {status})" for name, status in answers.items() if not refused(status)]
     if let_in:
-        raise fail(f"forged bearer tokens not refused with 401: {', '.join(let_in)}")
+        raise fail(f"forged bearer tokens not refused: {', '.join(let_in)}")
     missing = [v for v in USER_TOKEN_VARIANTS if v not in forged]
     note = f"; not tried: {', '.join(missing)} (the environment has no token matrix)" if missing else ""
     accepted = "a valid token answers 200" if valid_status == 200 else "the API takes no bearer tokens"
-    return f"{accepted}; {len(forged)} forged variants answer 401{note}"
+    return f"{accepted}; {len(forged)} forged variants are refused{note}"
 
 
 def check_forged_cookie(target: Target, login: Login) -> str:
@@ -739,10 +747,11 @@ def check_forged_cookie(target: Target, login: Login) -> str:
                            login.session_cookies.items()}}
     # Forged tokens as cookie values: for apps that keep the access token itself in a cookie.
     attempts.update({f"forged token {k}": {n: t for n in names} for k, t in forged.items()})
-    let_in = [what for what, cookies in attempts.items() if api_status(target, cookies) != 401]
+    answers = {what: api_status(target, cookies) for what, cookies in attempts.items()}
+    let_in = [f"{what} (HTTP {status})" for what, status in answers.items() if not refused(status)]
     if let_in:
-        raise fail(f"forged session cookies ({', '.join(names)}) not refused with 401: {', '.join(let_in)}")
-    return f"{len(attempts)} tampered or forged values of {', '.join(names)} answer 401"
+        raise fail(f"forged session cookies ({', '.join(names)}) not refused: {', '.join(let_in)}")
+    return f"{len(attempts)} tampered or forged values of {', '.join(names)} are refused"
 
 
 def signing_key_near(ca_bundle: str | None) -> bytes | None:

@@ -26,13 +26,10 @@ import jwt
 from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import path
 from django.utils.html import escape
-from dotenv import load_dotenv
 from scalekit import AuthorizationUrlOptions, CodeAuthenticationOptions, ScalekitClient
 from scalekit.common.scalekit import LogoutUrlOptions, TokenValidationOptions
 from scalekit.middleware.csrf_state import generate_state, verify_state
 from scalekit.middleware.session_crypto import InvalidSessionError, decrypt_session, encrypt_session
-
-load_dotenv()  # .env in the working folder; variables already set win
 
 # region config
 ENV_URL = os.environ["SCALEKIT_ENVIRONMENT_URL"].rstrip("/")

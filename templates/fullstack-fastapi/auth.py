@@ -31,7 +31,7 @@ from scalekit.middleware.csrf_state import generate_state, verify_state
 from scalekit.middleware.session_crypto import InvalidSessionError, decrypt_session, encrypt_session
 from starlette.concurrency import run_in_threadpool
 
-load_dotenv()  # .env in the working folder; variables already set win
+load_dotenv()  # the nearest .env (this folder or above); variables already set win
 
 # region config
 ENV_URL = os.environ["SCALEKIT_ENVIRONMENT_URL"].rstrip("/")

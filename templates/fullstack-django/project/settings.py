@@ -4,7 +4,10 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from dotenv import load_dotenv
+
 BASE_DIR = Path(__file__).resolve().parent.parent
+load_dotenv(BASE_DIR / ".env")  # variables already set win
 SECRET_KEY = os.environ["SESSION_SECRET"]  # Django's own signing key; the session cookie uses it too
 DEBUG = False
 APP_URL = os.environ.get("APP_URL", "http://localhost:3000")
