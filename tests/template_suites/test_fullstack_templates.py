@@ -9,32 +9,18 @@ https, refresh across processes.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 from scalekit_checks import webapp
 from scalekit_checks.report import CheckFailed
 
 from . import launcher
+from .fullstack import TEMPLATES, TTL, App, start_app  # noqa: F401  (start_app is a fixture)
 
-TEMPLATES = launcher.names("full-stack")
-TTL = 20  # seconds an access token lives; templates refresh at most 10 s early
-CUSTOM_CLAIM = ("--token-claim", "plan=organization.metadata.plan")  # Acme: enterprise, Globex: starter
 ALICE_ID, ACME, GLOBEX = "usr_70000000000003001", "org_70000000000001001", "org_70000000000001002"
 BOB = ("bob@acme.test", "bob-password")  # an Acme member: no organization:write
 CAROL = ("carol@globex.test", "carol-password")  # a Globex admin
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not TEMPLATES, reason="no full-stack template yet")]
-
-
-@dataclass
-class App:
-    name: str
-    server: launcher.RunningTemplate
-    target: webapp.Target
-
-    def route(self, key: str, **values) -> str:
-        return self.target.url + self.server.manifest["routes"][key].format(**values)
 
 
 def run(check, *args):
@@ -43,21 +29,6 @@ def run(check, *args):
         return check(*args)
     except CheckFailed as exc:
         pytest.fail(exc.message, pytrace=False)
-
-
-def target_for(server) -> webapp.Target:
-    local = server.local
-    return webapp.Target(server.url, server.manifest["routes"], local.url, local.client_id, local.client_secret,
-                         verify=local.ca_bundle, signing_key_pem=webapp.signing_key_near(local.ca_bundle))
-
-
-@pytest.fixture(scope="session")
-def start_app(template_server):
-    """name -> App, each template started once and shared by every test."""
-    def start(name: str, **options) -> App:
-        server = template_server(name, access_token_ttl=TTL, local_args=CUSTOM_CLAIM, **options)
-        return App(name, server, target_for(server))
-    return start
 
 
 @pytest.fixture(params=TEMPLATES, scope="module")
