@@ -145,6 +145,7 @@ def callback(request):
 
 
 # region session
+# region refresh
 REFRESH_EARLY = 10  # seconds: refresh a little before the access token expires
 _refresh_locks: dict[str, threading.Lock] = {}
 _refreshed: dict[str, tuple[float, dict | None]] = {}  # old refresh token -> (when, new session), for 60 s
@@ -174,6 +175,7 @@ def _refresh(session: dict) -> dict | None:
         return None
     # refresh_access_token returns no ID token: keep the one from the login for the logout hint.
     return {**session, "claims": claims, "refresh_token": tokens["refresh_token"], "expires_at": claims["exp"]}
+# endregion refresh
 
 
 class SessionMiddleware:

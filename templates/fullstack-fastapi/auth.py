@@ -152,6 +152,7 @@ async def callback(request: Request):
 
 
 # region session
+# region refresh
 REFRESH_EARLY = 10  # seconds: refresh a little before the access token expires
 _refreshes: dict[str, asyncio.Task] = {}  # refresh token -> the one refresh in flight (and its result, 60 s)
 
@@ -175,6 +176,7 @@ def _refresh(session: dict) -> dict | None:
         return None
     # refresh_access_token returns no ID token: keep the one from the login for the logout hint.
     return {**session, "claims": claims, "refresh_token": tokens["refresh_token"], "expires_at": claims["exp"]}
+# endregion refresh
 
 
 class SessionMiddleware:

@@ -12,19 +12,21 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from auth import LoginRequired, SessionMiddleware, api_user, page_user, require_permission, router
 
+# region app
 app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-app.add_middleware(SessionMiddleware)
-app.include_router(router)
+app.add_middleware(SessionMiddleware)  # request.state.user; refreshes expired tokens
+app.include_router(router)  # /auth/login, /auth/callback, /auth/logout
+
+
+@app.exception_handler(LoginRequired)  # page_user raises it: send the browser to the login
+async def to_login(request: Request, exc: LoginRequired):
+    return RedirectResponse(f"/auth/login?returnTo={quote(exc.return_to, safe='')}", status_code=302)
+# endregion app
 
 # Reserved and standard claims; any other access-token claim was added in the dashboard (Token Claims).
 STANDARD_CLAIMS = {"iss", "aud", "sub", "oid", "exp", "iat", "nbf", "jti", "sid", "client_id", "roles", "permissions",
                    "scope", "scopes", "xoid", "xuid", "email", "name", "profile"}
 NOTES = {"org_70000000000001001": ["Acme launch plan"], "org_70000000000001002": ["Globex roadmap"]}
-
-
-@app.exception_handler(LoginRequired)
-async def to_login(request: Request, exc: LoginRequired):
-    return RedirectResponse(f"/auth/login?returnTo={quote(exc.return_to, safe='')}", status_code=302)
 
 
 def page(title: str, body: str, user: dict | None = None) -> str:
