@@ -13,14 +13,20 @@ refresh token dies at logout. It never prints tokens, cookies or the client secr
 """
 from __future__ import annotations
 
-import os
 import sys
-from urllib.parse import urlsplit
+from pathlib import Path
 
-import requests
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _bootstrap  # noqa: E402  (standard library only: switches to the skill's venv, creating it on first use)
 
-from scalekit_checks import cli, webapp
-from scalekit_checks.report import CheckFailed, Exit, Report
+_bootstrap.use_skill_venv()
+
+from urllib.parse import urlsplit  # noqa: E402
+
+import requests  # noqa: E402
+
+from scalekit_checks import cli, webapp  # noqa: E402
+from scalekit_checks.report import CheckFailed, Exit, Report  # noqa: E402
 
 EXAMPLES = """\
   python scripts/test_web_app.py http://localhost:3000 --login-path /auth/login --callback-path /auth/callback \\
@@ -99,9 +105,6 @@ def body(args, report: Report) -> None:
             raise CheckFailed(Exit.CONFIG, f"{target.env_url} is not the local Scalekit environment: this check logs "
                                            "in through its pages; start scripts/local_scalekit.py and point the app "
                                            "at it")
-        # Forging expired or foreign tokens needs the environment's key: its token matrix, or the
-        # key in its data folder (next to the CA bundle it hands out).
-        target.signing_key_pem = webapp.signing_key_near(os.environ.get("REQUESTS_CA_BUNDLE"))
         ttl = webapp.access_token_ttl(target)
         c.ok(f"{target.env_url} (access tokens live {ttl if ttl is not None else 'unknown'} s)", {"ttl": ttl})
     with report.check("app") as c:

@@ -14,9 +14,6 @@ counts and forged tokens.
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
-import json
 import re
 import secrets
 import threading
@@ -24,7 +21,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import requests
@@ -37,8 +33,8 @@ OPEN_REDIRECT_PARAMS = ("returnTo", "next", "redirect", "return_to")
 # slashes), a leading space or tab, and URLs without slashes after the scheme.
 OPEN_REDIRECT_PAYLOADS = ("https://evil.test/", "//evil.test/", "/\\evil.test/", "\\/evil.test/", "/\t/evil.test/",
                           " //evil.test/", "https:evil.test", "/%2F%2Fevil.test/", "javascript:alert(1)//")
-USER_TOKEN_VARIANTS = ("alg_none", "hs256_public_key", "forged_signature", "unknown_kid", "expired",
-                       "iss_other_environment", "aud_other_api", "not_yet_valid")
+USER_TOKEN_VARIANTS = ("alg_none", "hs256_public_key", "forged_signature", "unknown_kid", "expired", "not_yet_valid",
+                       "iss_other_environment", "aud_other_api", "aud_client_credentials")
 REDIRECTS = (301, 302, 303, 307, 308)
 MAX_HOPS = 12
 
@@ -56,7 +52,6 @@ class Target:
     timeout: float = 10.0
     user: tuple[str, str] = ("alice@acme.test", "alice-password")
     attacker: tuple[str, str] = ("carol@globex.test", "carol-password")
-    signing_key_pem: bytes | None = None  # the environment's key: forges expired/foreign tokens without the matrix
     secrets: set[str] = field(default_factory=set)  # tokens seen, to keep out of messages
     auto_login: bool = False          # set when the environment signs in without pages (--auto-login)
 
@@ -394,45 +389,21 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _unsigned(header: dict, claims: dict) -> str:
-    return _b64(json.dumps(header).encode()) + "." + _b64(json.dumps(claims).encode())
+def forged_tokens(target: Target) -> dict[str, str]:
+    """{variant: token} from the local environment's token matrix for the app's user access tokens:
+    wrong audience or issuer, forged signature, unknown kid, alg none, HS256 with the public key,
+    expired, not yet valid (reference/local-environment-details.md, Token matrix)."""
+    from .token_matrix import MatrixError, fetch_matrix
 
-
-def forged_tokens(target: Target, valid: str) -> dict[str, str]:
-    """{variant: token}: the local environment's token matrix (POST /_local/token-matrix) when it has
-    one; otherwise variants built here from the valid token, the JWKS and (if known) the
-    environment's signing key."""
-    response = requests.post(target.env_url + "/_local/token-matrix", verify=target.verify, timeout=target.timeout,
-                             json={"kind": "user", "audience": [target.client_id]})
-    if response.status_code == 200:
-        return {v["name"]: v["token"] for v in response.json()["variants"] if v["name"] in USER_TOKEN_VARIANTS}
-    import jwt
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    header = jwt.get_unverified_header(valid)
-    claims = jwt.decode(valid, options={"verify_signature": False})
-    jwks = requests.get(target.env_url + "/keys", verify=target.verify, timeout=target.timeout).json()
-    jwk = next(k for k in jwks["keys"] if k["kid"] == header["kid"])
-    public_pem = jwt.PyJWK.from_dict(jwk).key.public_bytes(serialization.Encoding.PEM,
-                                                            serialization.PublicFormat.SubjectPublicKeyInfo)
-    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    hs_input = _unsigned({"alg": "HS256", "typ": "JWT", "kid": header["kid"]}, claims)
-    tokens = {
-        "alg_none": _unsigned({"alg": "none", "typ": "JWT", "kid": header["kid"]}, claims) + ".",
-        "hs256_public_key": hs_input + "." + _b64(hmac.new(public_pem, hs_input.encode(), hashlib.sha256).digest()),
-        "forged_signature": jwt.encode(claims, stranger, "RS256", headers={"kid": header["kid"]}),
-        "unknown_kid": jwt.encode(claims, stranger, "RS256", headers={"kid": "kid_not_in_jwks"}),
-    }
-    if target.signing_key_pem:
-        key = serialization.load_pem_private_key(target.signing_key_pem, password=None)
-        now = int(time.time())
-        changes = {"expired": {"iat": now - 600, "nbf": now - 600, "exp": now - 300},
-                   "iss_other_environment": {"iss": "https://other-env.scalekit.test"},
-                   "aud_other_api": {"aud": ["skc_another_app"], "client_id": "skc_another_app"},
-                   "not_yet_valid": {"iat": now + 600, "nbf": now + 600, "exp": now + 900}}
-        for name, change in changes.items():
-            tokens[name] = jwt.encode({**claims, **change}, key, "RS256", headers={"kid": header["kid"]})
+    try:
+        matrix = fetch_matrix(target.env_url, "user", [target.client_id or ""],
+                              ca_bundle=target.verify if isinstance(target.verify, str) else None,
+                              timeout=target.timeout)
+    except MatrixError as exc:
+        raise CheckFailed(Exit.CONFIG, f"{exc}; forged tokens come from the local environment's token matrix") \
+            from None
+    tokens = {v.name: v.token for v in matrix if v.name in USER_TOKEN_VARIANTS}
+    target.secrets.update(tokens.values())
     return tokens
 
 
@@ -724,23 +695,21 @@ def check_forged_bearer(target: Target, require_bearer: bool) -> str:
     valid_status = api_status(target, bearer=tokens["access_token"])
     if require_bearer and valid_status != 200:
         raise fail(f"bearer: a valid access token answers HTTP {valid_status}, not 200")
-    forged = forged_tokens(target, tokens["access_token"])
-    target.secrets.update(forged.values())
+    forged = forged_tokens(target)
     answers = {name: api_status(target, bearer=token) for name, token in forged.items()}
     let_in = [f"{name} (HTTP {status})" for name, status in answers.items() if not refused(status)]
     if let_in:
         raise fail(f"forged bearer tokens not refused: {', '.join(let_in)}")
     missing = [v for v in USER_TOKEN_VARIANTS if v not in forged]
-    note = f"; not tried: {', '.join(missing)} (the environment has no token matrix)" if missing else ""
+    if missing:
+        raise CheckFailed(Exit.CONFIG, f"the token matrix lacks {', '.join(missing)}")
     accepted = "a valid token answers 200" if valid_status == 200 else "the API takes no bearer tokens"
-    return f"{accepted}; {len(forged)} forged variants are refused{note}"
+    return f"{accepted}; {len(forged)} forged variants are refused"
 
 
 def check_forged_cookie(target: Target, login: Login) -> str:
     names = sorted(login.session_cookies)
-    tokens = own_tokens(target)
-    forged = forged_tokens(target, tokens["access_token"])
-    target.secrets.update(forged.values())
+    forged = forged_tokens(target)
     attempts = {"tampered": {n: tampered(v) for n, v in login.session_cookies.items()},
                 "truncated": {n: v[: len(v) // 2] for n, v in login.session_cookies.items()},
                 "random": {n: _b64(secrets.token_bytes(len(v) * 3 // 4 or 16)) for n, v in
@@ -752,14 +721,3 @@ def check_forged_cookie(target: Target, login: Login) -> str:
     if let_in:
         raise fail(f"forged session cookies ({', '.join(names)}) not refused: {', '.join(let_in)}")
     return f"{len(attempts)} tampered or forged values of {', '.join(names)} are refused"
-
-
-def signing_key_near(ca_bundle: str | None) -> bytes | None:
-    """The local environment keeps its signing key next to its CA bundle (its data folder)."""
-    if not ca_bundle:
-        return None
-    key = Path(ca_bundle).with_name("signing-key.pem")
-    try:
-        return key.read_bytes()
-    except OSError:
-        return None

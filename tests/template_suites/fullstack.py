@@ -1,13 +1,12 @@
 """What the full-stack suites share: each template started once (20-second access tokens, the custom
 claim `plan`), wrapped with the webapp.Target that drives it.
 
-    start_app(name, **template_server options) -> App   (a session fixture; import it into the test module)
+    start_app(name, **template_server options) -> App   (a session fixture, in conftest.py)
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pytest
 from scalekit_checks import webapp
 
 from . import launcher
@@ -30,13 +29,9 @@ class App:
 def target_for(server) -> webapp.Target:
     local = server.local
     return webapp.Target(server.url, server.manifest["routes"], local.url, local.client_id, local.client_secret,
-                         verify=local.ca_bundle, signing_key_pem=webapp.signing_key_near(local.ca_bundle))
+                         verify=local.ca_bundle)
 
 
-@pytest.fixture(scope="session")
-def start_app(template_server):
-    """name -> App, each template started once and shared by every test."""
-    def start(name: str, **options) -> App:
-        server = template_server(name, access_token_ttl=TTL, local_args=CUSTOM_CLAIM, **options)
-        return App(name, server, target_for(server))
-    return start
+def start(template_server, name: str, **options) -> App:
+    server = template_server(name, access_token_ttl=TTL, local_args=CUSTOM_CLAIM, **options)
+    return App(name, server, target_for(server))

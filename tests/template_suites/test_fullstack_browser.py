@@ -16,7 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from . import launcher
-from .fullstack import TEMPLATES, App, start_app  # noqa: F401  (start_app is a fixture)
+from .fullstack import TEMPLATES, App
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 ARTIFACTS = launcher.REPO_ROOT / "tests" / ".artifacts" / "fullstack-browser"

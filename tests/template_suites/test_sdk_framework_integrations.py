@@ -13,8 +13,6 @@ tokens are small enough.
 """
 from __future__ import annotations
 
-import time
-
 import pytest
 import yaml
 from scalekit_checks import webapp
@@ -93,8 +91,7 @@ def apps(local_scalekit_factory, tmp_path_factory):
             server = launcher.start(app, local, port, logs)
             started.append(server)
             target = webapp.Target(server.url, app.manifest["routes"], local.url, local.client_id,
-                                   local.client_secret, verify=local.ca_bundle, user=SOLO, attacker=MALLORY,
-                                   signing_key_pem=webapp.signing_key_near(local.ca_bundle))
+                                   local.client_secret, verify=local.ca_bundle, user=SOLO, attacker=MALLORY)
             found[name] = (server, target, webapp.ExpiringSessions(target, TTL))
         for _, _, sessions in found.values():
             sessions.wait()
