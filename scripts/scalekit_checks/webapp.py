@@ -610,7 +610,7 @@ def check_refresh_after_logout(target: Target, sessions: ExpiringSessions) -> st
     if not refused(status):
         raise fail(f"after logout and expiry, the old cookies still open the API (HTTP {status}): the refresh "
                    "token must die with the Scalekit session")
-    return "old cookies after logout and expiry: 401" + (
+    return f"old cookies after logout and expiry: HTTP {status}" + (
         " (the refresh was refused)" if refresh_count(target) > before else "")
 
 
