@@ -23,9 +23,13 @@ from . import launcher
 
 APPS = ("fastapi", "django", "flask")
 TTL = 20
-# Claims from the organization: an Acme user's tokens grow; users without an organization keep small ones.
-ORG_CLAIMS = ("--token-claim", "plan=organization.metadata.plan", "--token-claim", "org_name=organization.name",
-              "--token-claim", "org_external_id=organization.external_id")
+# The profile, which the SDK's docstring says to add as custom claims (access tokens carry no email
+# or name), and three organization claims: an Acme user's cookie (3996 bytes) outgrows the
+# integration's 3800-byte limit; users without an organization stay under it (3264 bytes).
+CUSTOM_CLAIMS = tuple(arg for claim in ("email=user.email", "name=user.name", "given_name=user.given_name",
+                                        "family_name=user.family_name", "plan=organization.metadata.plan",
+                                        "org_name=organization.name", "org_external_id=organization.external_id")
+                      for arg in ("--token-claim", claim))
 SOLO, MALLORY = ("solo@example.test", "solo-password"), ("mallory@example.test", "mallory-password")
 
 # check -> None (passes) or a fragment of what the check finds
@@ -83,11 +87,11 @@ def apps(local_scalekit_factory, tmp_path_factory):
     started, found = [], {}
     try:
         for name in APPS:
-            app = launcher.load(launcher.REPO_ROOT / "tests" / "template_suites" / "sdk_apps" / name)
+            app = launcher.load(launcher.REPO_ROOT / "tests" / "template_suites" / "sdk_apps" / f"sdk-{name}")
             launcher.build(app, logs)
             port = launcher.free_port()
             local = local_scalekit_factory(fresh=True, seed=seed_path, access_token_ttl=TTL,
-                                           extra_args=(*launcher.registrations(app, port), *ORG_CLAIMS))
+                                           extra_args=(*launcher.registrations(app, port), *CUSTOM_CLAIMS))
             server = launcher.start(app, local, port, logs)
             started.append(server)
             target = webapp.Target(server.url, app.manifest["routes"], local.url, local.client_id,
@@ -117,8 +121,8 @@ def test_verdict(apps, name, check):
 
 @pytest.mark.parametrize("name", APPS)
 def test_an_ordinary_login_overflows_the_cookie_and_loops(apps, name):
-    """Alice (an Acme admin) with three organization claims: the integration's cookie holds the access
-    token, the ID token and the claims, over its 3800-byte limit. The callback stores nothing and
+    """Alice (an Acme admin) with her profile and organization as claims: the integration's cookie
+    holds the access token, the ID token and the claims, over its 3800-byte limit. The callback stores nothing and
     redirects to /login, which Scalekit's live session answers with a new code at once: the browser
     loops between the app and Scalekit until it gives up (ERR_TOO_MANY_REDIRECTS)."""
     server, target, _ = apps[name]
