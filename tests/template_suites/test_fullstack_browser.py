@@ -1,6 +1,6 @@
 """Headless Chromium logs in on every full-stack template with a password, a social provider and an
 enterprise connection, reaches a protected page and logs out. A screenshot of each step is kept in
-tests/.artifacts/fullstack-browser/<template>/ (git-ignored; the path is printed)."""
+artifacts/fullstack-browser/<template>/ (git-ignored; the path is printed)."""
 from __future__ import annotations
 
 import base64
@@ -19,7 +19,7 @@ from . import launcher
 from .fullstack import TEMPLATES, App
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-ARTIFACTS = launcher.REPO_ROOT / "tests" / ".artifacts" / "fullstack-browser"
+ARTIFACTS = launcher.REPO_ROOT / "artifacts" / "fullstack-browser"
 ACME = "org_70000000000001001"
 
 pytestmark = [
