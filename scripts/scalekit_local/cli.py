@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--hostile-idp", action="append", default=[], metavar="CONNECTION_ID",
                         help="let this SSO connection's identity provider assert any email, not only its "
                              "organization's domains (repeatable; for testing an app's account-linking rules)")
+    parser.add_argument("--token-claim", action="append", default=[], metavar="KEY=EXPRESSION",
+                        help="add a custom claim to user access tokens (repeatable), as Dashboard > Token Claims "
+                             "does, e.g. 'plan=organization.metadata.plan ?? \"free\"'")
     parser.add_argument("--env-file", metavar="PATH",
                         help="also write the variables into this dotenv file: only their own lines are replaced or "
                              "added, every other line is kept (a new file gets mode 600)")
@@ -183,7 +186,7 @@ async def serve(args) -> int:
                           persist=args.persist, redirect_uris=args.redirect_uri,
                           post_logout_redirect_uris=args.post_logout_redirect_uri, mcp_resources=args.mcp_resource,
                           mcp_token_issuer=args.mcp_token_issuer, webhook_urls=args.webhook_url,
-                          hostile_idp_connections=args.hostile_idp)
+                          hostile_idp_connections=args.hostile_idp, token_claims=args.token_claim)
         env.verbose = args.verbose
         for spec in args.fault:
             env.store.faults.add_spec(spec)
