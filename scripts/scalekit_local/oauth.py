@@ -740,8 +740,8 @@ def build_app(ctx: Context) -> Starlette:
         Route("/_local/stats", local_stats),
         *webhooks.routes(), *faults.routes(), *directory_sync.routes(),
     ]
-    from . import bridge, mcp_as
-    routes += mcp_as.ROUTES + bridge.ROUTES
+    from . import bridge, mcp_as, token_matrix
+    routes += mcp_as.ROUTES + bridge.ROUTES + token_matrix.routes()
     from . import portal  # management API: admin portal page and admin routes
 
     routes += portal.routes()
