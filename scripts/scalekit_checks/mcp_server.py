@@ -685,9 +685,11 @@ class McpServerChecks:
         self.sessions()
 
 
-async def client_flow(o: Options, local: bool, verify: ssl.SSLContext | None = None, note=print) -> dict:
+async def client_flow(o: Options, local: bool, verify: ssl.SSLContext | None = None, note=print,
+                      browser_step=None) -> dict:
     """The MCP Python SDK client against the server: register, log in (PKCE, resource), call o.tool and,
-    with o.write_tool, step up. `local`: drive the login pages over HTTP; otherwise print the URL (and
+    with o.write_tool, step up. `local`: drive the login pages over HTTP (or with `browser_step(url,
+    redirect_uri) -> the URL the login ended at`, e.g. a real browser); otherwise print the URL (and
     open it with o.open_browser) and wait for the callback. Returns what happened, with the access token."""
     import httpx2
     from mcp import ClientSession
@@ -706,7 +708,8 @@ async def client_flow(o: Options, local: bool, verify: ssl.SSLContext | None = N
     async def redirect_handler(url: str) -> None:
         authorize_urls.append(url)
         if listener is None:
-            landed["params"] = {k: v[0] for k, v in parse_qs(urlsplit(await browser.run(url)).query).items()}
+            ended = await (browser_step(url, redirect_uri) if browser_step else browser.run(url))
+            landed["params"] = {k: v[0] for k, v in parse_qs(urlsplit(ended).query).items()}
             return
         note(f"Open this URL to log in (waiting up to {o.login_wait:g} s):\n{url}")
         if o.open_browser:
@@ -758,7 +761,8 @@ async def client_flow(o: Options, local: bool, verify: ssl.SSLContext | None = N
     if not authorize_urls:
         raise CheckFailed(Exit.PROTOCOL, "the client never had to log in: the server answered without a token")
     first = _query(authorize_urls[0])
-    out.update(client_id=storage.client_info.client_id if storage.client_info else None,
+    out.update(login_pages=sorted(set(browser.visited)),
+               client_id=storage.client_info.client_id if storage.client_info else None,
                resource=first.get("resource"), code_challenge_method=first.get("code_challenge_method"),
                scope=first.get("scope"), logins=len(authorize_urls),
                access_token=storage.tokens.access_token if storage.tokens else None)
