@@ -74,7 +74,7 @@ def load_settings(args: argparse.Namespace, report: Report, **local_options):
                 c.ok(f"read {loaded.env_file}; variables already in the environment win")
             else:
                 c.skip("no .env in the current folder; using the process environment only")
-    usable = settings.check_all(loaded, report, optional=local_env is None)
+    usable = settings.check_all(loaded, report, optional=local_env is None, path=getattr(args, "path", "full-stack"))
     report.info["environment_url"] = loaded.get(settings.ENV_URL)
     if not usable:
         stop = CheckFailed(Exit.CONFIG, "configuration is not usable")

@@ -58,6 +58,7 @@ class Options:
 class Found:
     """What discovery learnt about the server and its authorization server."""
     challenge_scopes: list[str] = field(default_factory=list)
+    base_scopes: list[str] = field(default_factory=list)  # what the token matrix's tokens carry
     resource_metadata_url: str | None = None
     prm: dict = field(default_factory=dict)
     issuer: str | None = None
@@ -445,8 +446,10 @@ class McpServerChecks:
             if not self.found.local:
                 c.skip(NEEDS_LOCAL)
                 return
+            # The scopes every request needs: the challenge's, else what a client would fall back to.
             scopes = self.found.challenge_scopes or [s for s in self.found.prm.get("scopes_supported", [])
                                                      if s != "offline_access"][:1]
+            self.found.base_scopes = scopes
             docs = {form: self.matrix(form, scopes) for form in ("environment", "resource")}
             if any(d is None for d in docs.values()):
                 c.skip("this local environment has no /_local/token-matrix; update the repository")
@@ -531,10 +534,10 @@ class McpServerChecks:
                 c.skip(NEEDS_LOCAL)
                 return
             variant = next((v for v in self.found.matrix["environment"]["variants"] if v["name"] == "missing_scope"), None)
-            if variant is None or not self.found.challenge_scopes:
-                c.skip("the 401 challenge names no scope, so no scope can be left out")
+            if variant is None or not self.found.base_scopes:
+                c.skip("neither the 401 challenge nor the metadata names a scope, so no scope can be left out")
                 return
-            needed = self.found.challenge_scopes[0]
+            needed = self.found.base_scopes[0]
             response = self.post(rpc_body("initialize", initialize_params()), variant["token"], what="scope shortfall")
             problem = self.insufficient_scope(response, needed)
             data = {"http_status": response.status_code, "www_authenticate": response.headers.get("www-authenticate")}

@@ -454,3 +454,20 @@ def test_custom_auth_login_in_a_real_browser(mcp_server, name):
     assert any("/oauth/mcp/consent" in page for page in seen[1:]), seen
     assert result["claims"]["sub"] in result["tool_result"], result
     assert result["resource"] == server.url and result["code_challenge_method"] == "S256"
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_its_configuration_passes_validate_env(mcp_server, name):
+    """The variables the template runs with are what `validate_env.py --path mcp` accepts."""
+    server = mcp_server(name)
+    names = ("SCALEKIT_ENVIRONMENT_URL", "SCALEKIT_RESOURCE_ID", "APP_URL", "SCALEKIT_CONNECTION_ID",
+             "SCALEKIT_CLIENT_ID", "SCALEKIT_CLIENT_SECRET")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCALEKIT_") and k != "APP_URL"}
+    env.update({k: server.running.env[k] for k in names if k in server.running.env})
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "validate_env.py"), "--path", "mcp", "--json"],
+                          env=env, capture_output=True, text=True, timeout=60, cwd=REPO, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    statuses = {c["name"]: c["status"] for c in json.loads(proc.stdout)["checks"]}
+    assert statuses["SCALEKIT_RESOURCE_ID"] == statuses["APP_URL"] == "pass"
+    if server.mcp.get("custom_auth"):
+        assert statuses["SCALEKIT_CONNECTION_ID"] == "pass"
