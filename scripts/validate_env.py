@@ -23,7 +23,7 @@ EXAMPLES = """\
 
 
 def body(args, report: Report) -> None:
-    cli.load_settings(args, report)
+    cli.load_settings(args, report, variables_for=args.path)
 
 
 def main() -> int:

@@ -55,10 +55,11 @@ def make_parser(prog: str, description: str, examples: str, network: bool,
     return parser
 
 
-def load_settings(args: argparse.Namespace, report: Report, **local_options):
+def load_settings(args: argparse.Namespace, report: Report, variables_for: str = "full-stack", **local_options):
     """Settings from --local, or from the env file and the process environment, each variable
     checked on its own line. Returns (settings, local environment or None); stops with exit 2
-    when a required value is unusable. `local_options` go to local.start()."""
+    when a required value is unusable. `variables_for`: "mcp" checks an MCP server's variables
+    (settings.check_mcp_server). `local_options` go to local.start()."""
     local_env = None
     if getattr(args, "local", False):
         from . import local
@@ -74,7 +75,7 @@ def load_settings(args: argparse.Namespace, report: Report, **local_options):
                 c.ok(f"read {loaded.env_file}; variables already in the environment win")
             else:
                 c.skip("no .env in the current folder; using the process environment only")
-    usable = settings.check_all(loaded, report, optional=local_env is None, path=getattr(args, "path", "full-stack"))
+    usable = settings.check_all(loaded, report, optional=local_env is None, path=variables_for)
     report.info["environment_url"] = loaded.get(settings.ENV_URL)
     if not usable:
         stop = CheckFailed(Exit.CONFIG, "configuration is not usable")
