@@ -188,6 +188,7 @@ class FormBrowser:
         self.email, self.password = login
         self.client = httpx2.AsyncClient(verify=verify or ssl_context(), follow_redirects=False, timeout=timeout)
         self.visited: list[str] = []
+        self.password_posts: set[str] = set()
 
     async def run(self, url: str) -> str:
         """The redirect URI with the code (or error) that the login ends at."""
@@ -208,7 +209,14 @@ class FormBrowser:
 
                 raise CheckFailed(Exit.AUTH, f"the login stopped at {urlsplit(url)._replace(query='').geturl()}: "
                                   f"HTTP {response.status_code}, {describe_refusal(response)}")
-            url = urljoin(url, form["action"] or url)
+            page = urlsplit(url)._replace(query="").geturl()
+            target = urljoin(url, form["action"] or url)
+            if any(kind == "password" for _, kind, _ in form["fields"]):
+                if target in self.password_posts:  # the same login form again: the credentials were refused
+                    raise CheckFailed(Exit.AUTH, f"the login page {page} refused {self.email} (it showed its "
+                                      "form again); pass a user it knows with --login EMAIL:PASSWORD")
+                self.password_posts.add(target)
+            url = target
             method = "POST" if form["method"] == "post" else "GET"
             data = fill_form(form, self.email, self.password)
             if method == "GET":
@@ -405,9 +413,9 @@ class McpServerChecks:
         with self.report.check("scalekit environment") as c:
             match = RESOURCE_ISSUER.match(self.found.issuer)
             if not match:
-                c.warn(f"{self.found.issuer} is not a Scalekit MCP resource issuer ({{environment URL}}/resources/"
-                       "{resource id}); the token checks are skipped")
-                return
+                raise CheckFailed(Exit.PROTOCOL, f"authorization_servers names {self.found.issuer}, not Scalekit's "
+                                  "issuer for an MCP server, {environment URL}/resources/{resource id}: clients "
+                                  "would log in without your resource's scopes and audience")
             env_url, resource_id = match.groups()
             self.found.env_url, self.found.resource_id = env_url, resource_id
             self.report.info["environment_url"] = env_url
@@ -647,7 +655,7 @@ class McpServerChecks:
                 raise CheckFailed(Exit.NETWORK, f"the MCP client did not finish within "
                                   f"{self.o.login_wait + 6 * self.o.timeout:g} s") from None
             except Exception as exc:  # the SDK raises from inside task groups
-                ours = _our_failure(exc)
+                ours = check_failure_in(exc)
                 if ours is not None:
                     raise ours from None
                 inner = _innermost(exc)
@@ -807,7 +815,7 @@ def _unused_port() -> int:
     return 40000 + secrets.randbelow(20000)
 
 
-def _our_failure(exc: BaseException) -> CheckFailed | None:
+def check_failure_in(exc: BaseException) -> CheckFailed | None:
     """A CheckFailed raised by the browser step, wherever the SDK wrapped it."""
     stack, seen = [exc], set()
     while stack:

@@ -471,3 +471,22 @@ def test_its_configuration_passes_validate_env(mcp_server, name):
     assert statuses["SCALEKIT_RESOURCE_ID"] == statuses["APP_URL"] == "pass"
     if server.mcp.get("custom_auth"):
         assert statuses["SCALEKIT_CONNECTION_ID"] == "pass"
+
+
+@pytest.mark.parametrize("name", CUSTOM_AUTH)
+def test_custom_auth_login_refuses_a_wrong_password(mcp_server, name):
+    """The app's own login must not complete (post a user to Scalekit) without a correct password."""
+    from scalekit_checks.mcp_server import Options, check_failure_in, client_flow
+
+    server = mcp_server(name)
+    custom = server.mcp["custom_auth"]
+    verify = ssl.create_default_context(cafile=server.running.local.ca_bundle)
+    before = server.running.local.stats().get("bridge.user_details", 0)
+    options = Options(url=server.url, tool=server.mcp["tool"], timeout=15, login_wait=15,
+                      login=(custom["email"], server.running.env[custom["password_env"]] + "-wrong"))
+    with pytest.raises(Exception) as raised:  # noqa: PT011 (the SDK wraps it in an exception group)
+        asyncio.run(asyncio.wait_for(client_flow(options, local=True, verify=verify), 60))
+    refused = check_failure_in(raised.value)
+    assert refused is not None, raised.value
+    assert refused.code == 3 and f"{server.running.url}{custom['login']}" in refused.message, refused.message
+    assert server.running.local.stats().get("bridge.user_details", 0) == before, "a user was posted to Scalekit"
