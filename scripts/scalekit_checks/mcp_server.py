@@ -193,6 +193,7 @@ class FormBrowser:
     async def run(self, url: str) -> str:
         """The redirect URI with the code (or error) that the login ends at."""
         method, data = "GET", None
+        self.password_posts = set()  # per login: a step-up logs in again
         for _ in range(self.MAX_STEPS):
             if url.startswith(self.redirect_uri):
                 return url
@@ -702,6 +703,8 @@ async def client_flow(o: Options, local: bool, verify: ssl.SSLContext | None = N
     with o.write_tool, step up. `local`: drive the login pages over HTTP (or with `browser_step(url,
     redirect_uri) -> the URL the login ended at`, e.g. a real browser); otherwise print the URL (and
     open it with o.open_browser) and wait for the callback. Returns what happened, with the access token."""
+    import logging
+
     import httpx2
     from mcp import ClientSession
     from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
@@ -710,6 +713,7 @@ async def client_flow(o: Options, local: bool, verify: ssl.SSLContext | None = N
 
     from .flow import CallbackListener
 
+    logging.getLogger("mcp").setLevel(logging.CRITICAL)  # its failures end up in our report, without tracebacks
     listener = CallbackListener("http://127.0.0.1:0/callback", None) if not local else None
     redirect_uri = listener.redirect_uri if listener else f"http://127.0.0.1:{_unused_port()}/callback"
     browser = FormBrowser(redirect_uri, o.login, o.timeout, verify)

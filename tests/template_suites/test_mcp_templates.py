@@ -29,6 +29,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -175,18 +176,32 @@ def rpc_result(response: httpx.Response) -> dict:
 
 
 @pytest.fixture(scope="session")
-def mcp_server(template_server, downstream):
+def mcp_server(template_server, downstream, request, tmp_path_factory):
     servers: dict[tuple[str, str], McpServer] = {}
+    lock = threading.Lock()
 
     def get(name: str, issuer: str = "environment") -> McpServer:
-        if (name, issuer) not in servers or servers[(name, issuer)].running.proc.poll() is not None:
+        with lock:
+            known = servers.get((name, issuer))
+        if known is None or known.running.proc.poll() is not None:
             manifest = launcher.load(launcher.TEMPLATES_DIR / name).manifest["mcp"]
             path = f"/todos/{name}/{issuer}"
             extra = {manifest["downstream_env"]: downstream.url + path} if manifest.get("downstream_env") else {}
             running = template_server(name, local_args=("--mcp-token-issuer", issuer), extra_env=extra)
-            servers[(name, issuer)] = McpServer(running, issuer, path)
+            with lock:
+                servers[(name, issuer)] = McpServer(running, issuer, path)
         return servers[(name, issuer)]
 
+    # The servers the selected tests need start two at a time, after the builds (one at a time).
+    params = [getattr(item, "callspec", None) for item in request.session.items if item.module.__name__ == __name__]
+    wanted = sorted({(p.params["name"], p.params.get("issuer", "environment")) for p in params
+                     if p is not None and "name" in p.params})
+    log_dir = tmp_path_factory.mktemp("mcp-builds")
+    for name in sorted({n for n, _ in wanted}):
+        launcher.build(launcher.load(launcher.TEMPLATES_DIR / name), log_dir)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for future in [pool.submit(get, *pair) for pair in wanted]:
+            future.exception()  # a server that did not start fails the tests that use it, with its log
     return get
 
 
