@@ -11,10 +11,17 @@ Python SDK) registers, logs in with PKCE and `resource`, and calls a tool. Token
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-from urllib.parse import urlsplit
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _bootstrap  # noqa: E402  (standard library only: switches to the skill's venv, creating it on first use)
+
+_bootstrap.use_skill_venv()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+from urllib.parse import urlsplit  # noqa: E402
 
 from scalekit_checks import cli
 from scalekit_checks.mcp_server import DEFAULT_LOGIN, McpServerChecks, Options

@@ -10,6 +10,13 @@ SCALEKIT_ENVIRONMENT_URL, SCALEKIT_RESOURCE_ID, APP_URL, and the client id and s
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _bootstrap  # noqa: E402  (standard library only: switches to the skill's venv, creating it on first use)
+
+_bootstrap.use_skill_venv()
+
 
 from scalekit_checks import cli
 from scalekit_checks.report import Report

@@ -89,12 +89,15 @@ def load_seed(path: str | Path | None = None) -> dict[str, Any]:
 
 def add_registrations(data: dict, *, redirect_uris=(), post_logout_redirect_uris=(), mcp_resources=(),
                       mcp_scopes=("todo:read", "todo:write"), mcp_token_issuer: str = "environment",
-                      mcp_login_url: str | None = None) -> dict[str, str]:
+                      mcp_login_url: str | None = None, webhook_urls=()) -> dict[str, str]:
     """Register what the command line names on top of a loaded seed: more redirect URIs for the app
-    client, and an MCP resource per server URL (as registering them in the dashboard would). Returns
-    {mcp server URL: resource id}. The resource id is derived from the URL, so it is the same on
-    every start and tokens issued before a restart stay valid. With `mcp_login_url` those servers keep
-    their own login page (custom auth, bridge.py), each through a connection id derived the same way."""
+    client, an MCP resource per server URL and a webhook endpoint per webhook URL (as registering them
+    in the dashboard would). Returns {mcp server URL: resource id}. The resource id and the webhook
+    secret are derived from the URL (the secret also from the app's client secret), so they are the
+    same on every start: tokens issued and secrets copied before a restart stay valid. With
+    `mcp_login_url` those MCP servers keep their own login page (custom auth, bridge.py), each through a
+    connection id derived the same way."""
+    import base64
     import hashlib
 
     app = next(c for c in data["clients"] if c["type"] == "environment")
@@ -120,8 +123,19 @@ def add_registrations(data: dict, *, redirect_uris=(), post_logout_redirect_uris
             number = int(hashlib.sha256(("custom-auth " + url).encode()).hexdigest(), 16) % 10**17
             existing["custom_auth"] = {"login_url": mcp_login_url, "connection_id": f"conn_{number:017d}"}
         ids[url] = existing["id"]
+    webhooks = data.setdefault("webhooks", [])
+    for url in webhook_urls:
+        _check_uri(url, "--webhook-url")
+        if not any(w["url"] == url for w in webhooks):
+            key = hashlib.sha256(f"webhook\0{url}\0{app['secret']}".encode()).digest()[:24]
+            webhooks.append({"url": url, "secret": "whsec_" + base64.b64encode(key).decode()})
     _check_references(data)
     return ids
+
+
+def webhook_secret(data: dict, url: str) -> str | None:
+    """The signing secret of the webhook endpoint registered for `url` (seed or --webhook-url)."""
+    return next((w.get("secret") for w in data.get("webhooks", []) if w["url"] == url), None)
 
 
 def _check_uri(uri: str, where: str) -> None:
