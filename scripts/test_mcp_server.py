@@ -19,9 +19,9 @@ import _bootstrap  # noqa: E402  (standard library only: switches to the skill's
 
 _bootstrap.use_skill_venv()
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-from urllib.parse import urlsplit  # noqa: E402
+import argparse
+import json
+from urllib.parse import urlsplit
 
 from scalekit_checks import cli
 from scalekit_checks.mcp_server import DEFAULT_LOGIN, McpServerChecks, Options

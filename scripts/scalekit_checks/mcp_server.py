@@ -431,13 +431,15 @@ class McpServerChecks:
                  {"environment_url": env_url, "resource_id": resource_id, "local": self.found.local})
 
     # -- tokens ----------------------------------------------------------------------------------
-    def matrix(self, issuer_form: str, scopes: list[str], subject: str | None = None) -> dict | None:
+    def matrix(self, issuer_form: str, scopes: list[str], subject: str | None = None,
+               client_id: str | None = None) -> dict | None:
         body = {"kind": "mcp", "audience": [self.found.resource_id, self.o.url], "scopes": scopes,
                 "issuer": issuer_form}
         if scopes:
             body["required_scope"] = scopes[0]
-        if subject:
-            body["subject"] = subject
+        for key, value in (("subject", subject), ("client_id", client_id)):
+            if value:
+                body[key] = value
         response = self.http.request("POST", f"{self.found.env_url}/_local/token-matrix", "token matrix", json=body)
         if response.status_code == 404:
             return None
@@ -464,9 +466,10 @@ class McpServerChecks:
                 c.skip("this local environment has no /_local/token-matrix; update the repository")
                 return
             self.found.matrix = docs
-            sub = docs["environment"]["valid"]["claims"]["sub"]
-            other = "usr_" + str(int(hashlib.sha256(sub.encode()).hexdigest(), 16) % 10**17).zfill(17)
-            self.found.other_user_token = self.matrix("environment", scopes, other)["valid"]["token"]
+            # Another user of the same client: a token that differs from the first only in `sub`.
+            claims = docs["environment"]["valid"]["claims"]
+            other = "usr_" + str(int(hashlib.sha256(claims["sub"].encode()).hexdigest(), 16) % 10**17).zfill(17)
+            self.found.other_user_token = self.matrix("environment", scopes, other, claims["client_id"])["valid"]["token"]
             if self.o.write_tool and self.o.write_scope:
                 self.found.write_token = self.matrix("environment", scopes + [self.o.write_scope])["valid"]["token"]
             c.ok(f"one valid token per issuer form and {len(docs['environment']['variants'])} single-fault variants "
