@@ -52,6 +52,7 @@ JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 MUST_PASS = ("mcp endpoint", "401 challenge", "resource metadata", "well-known metadata", "authorization server",
              "scalekit environment", "token matrix", "mcp client", "valid token", "forged tokens",
              "scope shortfall", "step-up", "query-string token", "session without token", "session of another user")
+SUITE_CLIENT = "m2m_70000000000009901"  # the MCP client of the suite's matrix tokens (one client, several scopes)
 KEYS_COOLDOWN = 5.0  # seconds: a template re-fetches the keys on an unknown kid at most this often
 
 
@@ -126,7 +127,7 @@ class McpServer:
             with self.env_client() as client:
                 response = client.post("/_local/token-matrix", json={
                     "kind": "mcp", "audience": [self.resource_id, self.url], "scopes": list(scopes),
-                    "required_scope": scopes[0], "issuer": self.issuer})
+                    "required_scope": scopes[0], "issuer": self.issuer, "client_id": SUITE_CLIENT})
             assert response.status_code == 200, response.text
             self._matrix[scopes] = response.json()
         return self._matrix[scopes]
