@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark of the MCP templates: what auth costs per tool call; prints figures next to targets.
 
-    .venv/bin/python benchmarks/mcp_templates_bench.py [--calls 300] [--template NAME ...] [--json]
+    .venv/bin/python benchmarks/mcp_templates_bench.py [--calls 600] [--template NAME ...] [--json]
 
 For each MCP template (templates/mcp-*, built from its template.json), in one run: the same app
 twice against one local Scalekit environment, once as shipped and once with its benchmark-only
@@ -114,7 +114,7 @@ def bench(template: launcher.Template, calls: int, workdir: Path) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=300, help="measured calls per server (default 300)")
+    parser.add_argument("--calls", type=int, default=600, help="measured calls per server (default 600)")
     parser.add_argument("--template", action="append", help="only this template (repeatable)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
