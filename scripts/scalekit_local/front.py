@@ -12,10 +12,11 @@ import asyncio
 import logging
 import ssl
 
+from . import header_deadline
+
 log = logging.getLogger("scalekit_local.front")
 
 PREFACE_START = b"PRI "
-SNIFF_TIMEOUT = 30.0
 CHUNK = 256 * 1024
 
 
@@ -73,11 +74,12 @@ class Front:
         if alpn == "http/1.1":
             return self.http_socket, b""
         head = b""
-        while len(head) < len(PREFACE_START):
-            chunk = await asyncio.wait_for(reader.read(CHUNK), SNIFF_TIMEOUT)
-            if not chunk:
-                break
-            head += chunk
+        async with asyncio.timeout(header_deadline.HEADER_TIMEOUT):  # in total: a dripping client gains nothing
+            while len(head) < len(PREFACE_START):
+                chunk = await reader.read(CHUNK)
+                if not chunk:
+                    break
+                head += chunk
         target = self.grpc_socket if head.startswith(PREFACE_START) else self.http_socket
         return target, head
 

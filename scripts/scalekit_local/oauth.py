@@ -15,6 +15,8 @@ import secrets
 import time
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import jwt
+
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -517,6 +519,12 @@ def check_taken_code(entry, problem: str, client_id: str) -> None:
         raise OAuthError("invalid_grant", "authorization code was issued to another client")
 
 
+def remember_access_token(entry, access_token: str) -> None:
+    """Note which access token a code's exchange issued, so that a replay of the code revokes it."""
+    claims = jwt.decode(access_token, options={"verify_signature": False})
+    entry.access_jti, entry.access_exp = claims.get("jti"), claims.get("exp")
+
+
 def code_user(ctx: Context, entry) -> User:
     user = ctx.store.users.get(entry.user_id)
     if user is None or ctx.store.active_session(entry.session_id) is None:
@@ -563,6 +571,7 @@ def grant_authorization_code(request: Request, ctx: Context, client: Client, par
 
     access, id_token = ctx.tokens.user_tokens(issuer(request), ctx.store, client, user, entry.organization_id,
                                               entry.session_id, entry.connection_id, entry.scopes, entry.nonce)
+    remember_access_token(entry, access)
     body = {"access_token": access, "id_token": id_token, "token_type": "Bearer",
             "expires_in": ctx.tokens.access_token_ttl, "scope": " ".join(entry.scopes)}
     if "offline_access" in entry.scopes:
@@ -748,5 +757,8 @@ def build_app(ctx: Context) -> Starlette:
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found, 500: server_error})
     app.state.ctx = ctx
     app.add_middleware(faults.FaultMiddleware)  # inside CollapseSlashes: matches normalised paths
+    from .admin_guard import AdminGuard
+
+    app.add_middleware(AdminGuard)  # /_local/ refuses cross-site requests (admin_guard.py)
     app.add_middleware(CollapseSlashes)
     return app

@@ -99,6 +99,7 @@ class Environment:
 
         from .front import Front
         from .grpc_server import build_server
+        from .header_deadline import HeaderDeadlineProtocol
         from .oauth import build_app
 
         loop = asyncio.get_running_loop()
@@ -121,7 +122,7 @@ class Environment:
 
             config = uvicorn.Config(build_app(self.ctx), uds=http_socket, lifespan="off", access_log=self.verbose,
                                     log_config=None, log_level="info" if self.verbose else "error",
-                                    timeout_keep_alive=30, server_header=False)
+                                    timeout_keep_alive=30, server_header=False, http=HeaderDeadlineProtocol)
             self._uvicorn = uvicorn.Server(config)
             config.load()
             self._uvicorn.lifespan = config.lifespan_class(config)

@@ -131,7 +131,7 @@ def test_admin_portal_link_page_expires(sk, env, http):
     assert link.id and link.location.startswith(env.url + "/") and link.expire_time.seconds > time.time() + 3600
     page = http.get(link.location.removeprefix(env.url))
     assert page.status_code == 200 and "Acme Inc" in page.text and ACME_ORG in page.text
-    assert http.post(f"/_local/portal-links/{link.id}/expire").status_code == 200
+    assert http.post(f"/_local/portal-links/{link.id}/expire", json={}).status_code == 200
     expired = http.get(link.location.removeprefix(env.url))
     assert expired.status_code == 410 and "expired" in expired.text and "Acme Inc" not in expired.text
     assert http.get("/magicLink/lnk_unknown").status_code == 404
@@ -176,7 +176,7 @@ def test_domains(sk, http):
 
     # Verified organization domains route SSO: the org's connection now owns the domain.
     assert sk.connection.list_connections_by_domain("globex-labs.test")[0].connections[0].id == GLOBEX_OIDC
-    assert http.post(f"/_local/domains/{dom.id}/verify").json()["verification_status"] == "VERIFIED"
+    assert http.post(f"/_local/domains/{dom.id}/verify", json={}).json()["verification_status"] == "VERIFIED"
     assert "globex-labs.test" in sk.connection.get_connection(GLOBEX_ORG, GLOBEX_OIDC)[0].connection.domains[1].domain
 
     raises("ScalekitConflictException", "DOMAIN_ALREADY_EXISTS", sk.domain.create_domain, GLOBEX_ORG, "globex-labs.test")

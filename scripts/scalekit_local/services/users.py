@@ -13,9 +13,8 @@ from ._util import check_email, conflict, invalid, not_found, paginate, require_
 def delete_user(store, user_id: str) -> None:
     with store.lock:
         store.users.pop(user_id, None)
-        for session in list(store.sessions.values()):
-            if session.user_id == user_id:
-                store.end_session(session.id)
+        for session in store.sessions_of(user_id):
+            store.end_session(session.id)
 
 
 def register(server: grpc.Server, ctx) -> None:
@@ -232,8 +231,8 @@ def register(server: grpc.Server, ctx) -> None:
             with store.lock:
                 roles = membership_of(context, user, request.organization_id).roles
                 user.memberships = [m for m in user.memberships if m.organization_id != request.organization_id]
-                for session in list(store.sessions.values()):
-                    if session.user_id == user.id and session.organization_id == request.organization_id:
+                for session in store.sessions_of(user.id):
+                    if session.organization_id == request.organization_id:
                         store.end_session(session.id)
                 if request.HasField("cascade") and request.cascade and not user.memberships:
                     delete_user(store, user.id)
