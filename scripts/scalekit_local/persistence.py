@@ -9,8 +9,10 @@ On start, a state file that already holds state replaces the seeded objects (the
 new file). A background thread starts a save every FLUSH_INTERVAL seconds and once more on a clean
 stop. Runtime objects (sessions, refresh tokens, revocations), which grow with every login, are
 saved from the store's journal of what changed, so a save costs what changed, not the size of the
-state; the management objects are compared with the last save. A crash (even `kill -9`) loses at
-most what was acknowledged in the last half second. The file is created readable by its owner only
+state. Management objects (organizations, users, roles...) are compared with the last save, but only
+after something may have changed them: a gRPC call other than Get/List/Search, an HTTP request that
+is not a read outside the OAuth endpoints (ChangeInterceptor, ChangeMarker), or a user provisioned at
+login. A crash (even `kill -9`) loses at most what was acknowledged in the last half second. The file is created readable by its owner only
 (mode 0600): it holds client secrets, passwords and live refresh tokens.
 """
 from __future__ import annotations
@@ -24,6 +26,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+import grpc
 
 from . import records
 from .store import Client, Connection, Membership, Organization, RefreshToken, Role, Session, User
@@ -70,24 +74,29 @@ def _build(cls: type, data: dict[str, Any]):
     return cls(**values)
 
 
+def _plain(obj):
+    return obj.__dict__  # dataclasses nested in lists (memberships, directory users); faster than asdict
+
+
 def _doc(obj) -> str:
-    return json.dumps(dataclasses.asdict(obj), sort_keys=True)
+    return json.dumps(obj, default=_plain, sort_keys=True)
 
 
 def snapshot(store, journaled: bool = True) -> dict[tuple[str, str], str]:
     """Every durable object as (kind, id) -> JSON text (without the journaled kinds: journaled=False)."""
     docs: dict[tuple[str, str], str] = {}
     with store.lock:
-        for kind, (attr, _cls) in KINDS.items():
-            if journaled or kind not in JOURNALED:
-                for key, obj in getattr(store, attr, {}).items():
-                    docs[(kind, key)] = _doc(obj)
-        for org_id, roles in getattr(store, "org_roles", {}).items():
-            for name, role in roles.items():
-                docs[("org_role", f"{org_id}/{name}")] = _doc(role)
+        items = [((kind, key), obj) for kind, (attr, _cls) in KINDS.items() if journaled or kind not in JOURNALED
+                 for key, obj in getattr(store, attr, {}).items()]
+        items += [(("org_role", f"{org_id}/{name}"), role)
+                  for org_id, roles in getattr(store, "org_roles", {}).items() for name, role in roles.items()]
         if journaled:
             for kind, attr in JOURNALED_SETS.items():
                 docs.update(((kind, key), "true") for key in getattr(store, attr))
+    # Serialise in slices, letting logins take the lock in between: a large state must not stall them.
+    for start in range(0, len(items), 200):
+        with store.lock:
+            docs.update((key, _doc(obj)) for key, obj in items[start:start + 200])
     return docs
 
 
@@ -174,9 +183,12 @@ class Persister:
         """Write what changed since the last flush; returns the number of rows written or deleted."""
         with self._write_lock:
             write, delete = journal_changes(self.store)
-            current = snapshot(self.store, journaled=False)
-            write += [(k, i, d) for (k, i), d in current.items() if self._saved.get((k, i)) != d]
-            delete += [key for key in self._saved if key not in current]
+            current = self._saved
+            if self.store.management_dirty:
+                self.store.management_dirty = False
+                current = snapshot(self.store, journaled=False)
+                write += [(k, i, d) for (k, i), d in current.items() if self._saved.get((k, i)) != d]
+                delete += [key for key in self._saved if key not in current]
             if not write and not delete:
                 return 0
             if self._db is None:
@@ -187,6 +199,7 @@ class Persister:
                     self._db.executemany("DELETE FROM objects WHERE kind = ? AND id = ?", delete)
             except sqlite3.Error:
                 with self.store.lock:  # save these again next time
+                    self.store.management_dirty = True
                     self.store.journal.update((k, i) for k, i, _ in write if k in JOURNALED or k in JOURNALED_SETS)
                     self.store.journal.update(key for key in delete if key[0] in JOURNALED or key[0] in JOURNALED_SETS)
                 raise
@@ -216,3 +229,47 @@ class Persister:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+# ---- what may change management objects ----------------------------------------------------------
+READ_RPC_PREFIXES = ("Get", "List", "Search")
+OAUTH_PATHS = ("/oauth/", "/ui/", "/oidc/", "/userinfo", "/keys", "/.well-known/")
+
+
+class ChangeInterceptor(grpc.ServerInterceptor):
+    """gRPC: after any call that is not a read, the next save compares the management objects."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        method = handler_call_details.method.rsplit("/", 1)[-1]
+        if handler is None or handler.unary_unary is None or method.startswith(READ_RPC_PREFIXES):
+            return handler
+        inner, store = handler.unary_unary, self.store
+
+        def marking(request, context):
+            try:
+                return inner(request, context)
+            finally:
+                store.management_changed()
+
+        return grpc.unary_unary_rpc_method_handler(marking, request_deserializer=handler.request_deserializer,
+                                                   response_serializer=handler.response_serializer)
+
+
+class ChangeMarker:
+    """HTTP (ASGI): the same after every request that may change management objects."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            if scope["type"] == "http" and (scope["method"] not in ("GET", "HEAD", "OPTIONS")
+                                            or scope["path"].startswith("/magicLink/")) \
+                    and not scope["path"].startswith(OAUTH_PATHS):
+                scope["app"].state.ctx.store.management_changed()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import shutil
@@ -127,6 +128,9 @@ class Environment:
             config.load()
             self._uvicorn.lifespan = config.lifespan_class(config)
             await self._uvicorn.startup()
+            self._front.http_protocol = functools.partial(
+                config.http_protocol_class, config=config, server_state=self._uvicorn.server_state,
+                app_state=self._uvicorn.lifespan.state)
             self._uvicorn_task = asyncio.ensure_future(self._uvicorn.main_loop())
         except BaseException:
             await self.stop()

@@ -255,6 +255,7 @@ class Store:
         self._session_queue: deque[tuple[float, str]] = deque()  # (created_at, session id)
         self._jti_queue: deque[tuple[float, str]] = deque()      # (token expiry, revoked jti)
         self.journal: set[tuple[str, str]] = set()  # (kind, id) changed since the last save (persistence.py)
+        self.management_dirty = True  # management objects may have changed since the last save
         # Event bus + webhook deliveries (webhooks.py: store.events.emit(type, data, organization_id=None))
         # and injected faults (faults.py).
         from .faults import FaultRegistry
@@ -337,6 +338,7 @@ class Store:
             if existing:
                 if organization_id and existing.membership(organization_id) is None:
                     existing.memberships.append(Membership(organization_id, ["member"] if "member" in self.roles else []))
+                    self.management_changed()
                     self.events.provisioned(existing, organization_id, new_user=False)
                 return existing
             local = email.split("@", 1)[0]
@@ -352,6 +354,7 @@ class Store:
                 roles = ["member"] if "member" in self.roles else []
             user.memberships.append(Membership(organization_id, roles))
             self.users[user.id] = user
+            self.management_changed()
             self.events.provisioned(user, organization_id, new_user=True, new_org=self.organizations[organization_id] if personal else None)
             return user
 
@@ -505,6 +508,9 @@ class Store:
 
     def is_revoked(self, jti: str | None) -> bool:
         return bool(jti) and jti in self.revoked_jtis
+
+    def management_changed(self) -> None:
+        self.management_dirty = True
 
     def count(self, name: str) -> None:
         with self.lock:
