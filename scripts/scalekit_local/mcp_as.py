@@ -39,6 +39,7 @@ from . import pages
 from .oauth import (NO_STORE, PKCE_CHALLENGE, PKCE_VERIFIER, OAuthError, Params, check_taken_code, code_user, ctx_of,
                     error_redirect, found_or_page, issuer, json_error, redirect, refresh_scopes_and_user,
                     remember_access_token, request_params, s256, set_session_cookie, submitted_form, with_query)
+from .records import record_consent
 from .safe_input import loads_json, split_url
 from .store import STANDARD_SCOPES, new_id
 
@@ -81,6 +82,21 @@ class McpClient:
     secret: str | None = None
     metadata: dict = field(default_factory=dict)
     fetched_at: float = 0.0
+    # Clients created over the management API or the seed (services/resource_clients.py): several
+    # secrets [{"id", "secret", "created_at"}] and their own settings.
+    secrets: list[dict] = field(default_factory=list)
+    description: str = ""
+    scopes: list[str] = field(default_factory=list)
+    custom_claims: dict[str, str] = field(default_factory=dict)
+    expiry: int = 0
+    created_at: float = field(default_factory=time.time)
+
+    def has_secret(self) -> bool:
+        return self.secret is not None or bool(self.secrets)
+
+    def secret_matches(self, candidate: str | None) -> bool:
+        known = ([self.secret] if self.secret is not None else []) + [s["secret"] for s in self.secrets]
+        return bool(candidate) and any(hmac.compare_digest(k.encode(), candidate.encode()) for k in known)
 
 
 @dataclass
@@ -139,6 +155,12 @@ class McpState:
                 connection_id=custom.get("connection_id"), state_ttl=int(custom.get("state_ttl", PENDING_TTL)),
             )
         self.clients: dict[str, McpClient] = {}
+        for r in raw_resources:  # static clients of the seed (ClientService resource clients)
+            for c in r.get("clients", []):
+                self.clients[c["id"]] = McpClient(
+                    id=c["id"], resource_id=r["id"], redirect_uris=list(c.get("redirect_uris", [])),
+                    name=c.get("name", ""), auth_method="client_secret_basic", scopes=list(c.get("scopes", [])),
+                    secrets=[{"id": f"sks_{c['id'].split('_', 1)[1]}", "secret": c["secret"], "created_at": time.time()}])
         self.pending: dict[str, Pending] = {}
         self.codes: dict[str, McpCode] = {}
         # Expiry queues (oldest first) and lookups, so that nothing scans all pending requests or codes.
@@ -571,6 +593,7 @@ def approve(request: Request, pending: Pending) -> Response:
                    expires_at=time.time() + ctx.code_ttl)
     st.add_code(code)
     st.finish(pending.id)
+    record_consent(ctx.store, pending.client_id, resource.id, pending.user_id, pending.scopes)
     ctx.store.count("mcp.logins")
     response = redirect(with_query(pending.redirect_uri, {"code": code.code, "state": pending.state,
                                                           "iss": resource_issuer(pending.base, resource)}))
@@ -675,8 +698,8 @@ async def token(request: Request, ctx, params: Params, grant_type: str) -> dict:
         raise OAuthError("invalid_client", problem, 401)
     if params.get("client_id") and params.get("client_id") != client.id:
         raise OAuthError("invalid_request", "client_id in the body does not match the authenticated client")
-    if client.secret is not None:
-        if not secret or not hmac.compare_digest(client.secret.encode(), secret.encode()):
+    if client.has_secret():
+        if not client.secret_matches(secret):
             raise OAuthError("invalid_client", "client authentication failed", 401)
     if params.repeated(("resource",)):
         raise OAuthError("invalid_request", "'resource' was sent more than once")

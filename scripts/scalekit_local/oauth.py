@@ -318,6 +318,7 @@ def complete_login(request: Request, req: AuthRequest, user: User, connection_id
         org_id = req.organization_id
     if org_id is None or user.membership(org_id) is None:
         org_id = user.memberships[0].organization_id if user.memberships else None
+    store.accept_invitation(user, org_id)
     if session_id is None:
         session_id = store.create_session(user.id, org_id, connection_id).id
     code = AuthCode(
@@ -609,7 +610,7 @@ def grant_client_credentials(request: Request, ctx: Context, client: Client, par
     else:
         scopes = list(client.scopes)
     body = {"access_token": ctx.tokens.client_token(issuer(request), client, scopes), "token_type": "Bearer",
-            "expires_in": ctx.tokens.access_token_ttl}
+            "expires_in": ctx.tokens.client_ttl(client)}
     if scopes:
         body["scope"] = " ".join(scopes)
     return body
@@ -754,6 +755,9 @@ def build_app(ctx: Context) -> Starlette:
     from . import portal  # management API: admin portal page and admin routes
 
     routes += portal.routes()
+    from . import mailbox  # passwordless emails and invitations, readable at /_local/mailbox
+
+    routes += mailbox.routes()
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found, 500: server_error})
     app.state.ctx = ctx
     app.add_middleware(faults.FaultMiddleware)  # inside CollapseSlashes: matches normalised paths

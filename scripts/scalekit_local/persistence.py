@@ -2,8 +2,10 @@
 
 What is saved: organizations, users and memberships, connections, domains, directories (users and
 groups), roles, organization roles, permissions, clients (with secrets added over the API),
-organization settings, portal links, sessions, refresh tokens, revoked token families and token
-ids. Login requests and authorization codes are short-lived and are not saved.
+organization settings, portal links, API keys (their digests), passkeys, MCP consents, environment
+connections and settings, sessions, refresh tokens, revoked token families and token ids. Login
+requests, authorization codes, passwordless requests and the mailbox are short-lived and are not
+saved; nor are MCP clients registered at run time.
 
 On start, a state file that already holds state replaces the seeded objects (the seed only fills a
 new file). A background thread starts a save every FLUSH_INTERVAL seconds and once more on a clean
@@ -60,6 +62,11 @@ KINDS: dict[str, tuple[str, type]] = {
     "permission": ("permissions", records.Permission),
     "portal_link": ("portal_links", records.PortalLink),
     "org_settings": ("org_settings", records.OrgSettings),
+    "api_token": ("api_tokens", records.ApiToken),
+    "passkey": ("passkeys", records.Passkey),
+    "consent": ("consents", records.Consent),
+    "env_connection": ("env_connections", records.EnvConnection),
+    "env_settings": ("env_settings", records.EnvSettings),
 }
 
 
@@ -121,6 +128,7 @@ def journal_changes(store) -> tuple[list[tuple[str, str, str]], list[tuple[str, 
 def restore(store, rows: list[tuple[str, str, str]]) -> None:
     """Replace the store's durable objects with saved rows (kind, id, json)."""
     with store.lock:
+        seeded_settings = dict(store.env_settings)  # a file saved before settings existed keeps the seed's
         for attr, _cls in KINDS.values():
             setattr(store, attr, {})
         store.org_roles = {}
@@ -137,6 +145,8 @@ def restore(store, rows: list[tuple[str, str, str]]) -> None:
                 store.revoked_families.add(key)
             elif kind == "revoked_jti":
                 store.revoked_jtis.add(key)
+        for key, settings in seeded_settings.items():
+            store.env_settings.setdefault(key, settings)
     store.rebuild_indexes()
 
 

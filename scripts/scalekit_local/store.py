@@ -45,6 +45,7 @@ class Client:
     organization_id: str | None = None
     custom_claims: dict[str, str] = field(default_factory=dict)
     description: str = ""
+    expiry: int = 0  # seconds a client_credentials token of this client lives (0: the environment's TTL)
     # Secrets added over the management API: [{"id", "secret", "created_at"}] (services/clients.py).
     secrets: list[dict[str, Any]] = field(default_factory=list)
     created_at: float = field(default_factory=now)
@@ -62,6 +63,7 @@ class Organization:
     slug: str | None = None
     region_code: str = "US"
     metadata: dict[str, str] = field(default_factory=dict)
+    logo_url: str | None = None
     created_at: float = field(default_factory=now)
     updated_at: float = field(default_factory=now)
 
@@ -100,6 +102,11 @@ class Membership:
     roles: list[str] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
     created_at: float = field(default_factory=now)
+    status: str = "ACTIVE"             # | PENDING_INVITE (invited by email, until the user signs in)
+    invite_expires_at: float | None = None
+    resent_at: float | None = None
+    resent_count: int = 0
+    accepted_at: float | None = None
 
 
 @dataclass
@@ -114,6 +121,8 @@ class User:
     external_id: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     memberships: list[Membership] = field(default_factory=list)
+    # Other profile fields the management API stores and returns (locale, phone_number, picture, ...).
+    profile: dict[str, Any] = field(default_factory=dict)
     created_at: float = field(default_factory=now)
     updated_at: float = field(default_factory=now)
 
@@ -209,6 +218,7 @@ class Store:
                 post_logout_redirect_uris=list(c.get("post_logout_redirect_uris", [])),
                 scopes=list(c.get("scopes", [])), audience=list(c.get("audience", [])),
                 organization_id=c.get("organization_id"), custom_claims=dict(c.get("custom_claims", {})),
+                expiry=int(c.get("expiry", 0)),
             )
         self.roles: dict[str, Role] = {
             r["name"]: Role(r["name"], r.get("display_name", ""), r.get("description", ""), list(r.get("permissions", [])))
@@ -217,7 +227,7 @@ class Store:
         self.organizations: dict[str, Organization] = {
             o["id"]: Organization(
                 id=o["id"], display_name=o["display_name"], external_id=o.get("external_id"), slug=o.get("slug"),
-                region_code=o.get("region_code", "US"), metadata=dict(o.get("metadata", {})),
+                region_code=o.get("region_code", "US"), metadata=dict(o.get("metadata", {})), logo_url=o.get("logo_url"),
             )
             for o in seed.get("organizations", [])
         }
@@ -232,6 +242,7 @@ class Store:
                 id=u["id"], email=u["email"].lower(), password=u.get("password"), given_name=u.get("given_name", ""),
                 family_name=u.get("family_name", ""), name=u.get("name", ""), email_verified=u.get("email_verified", True),
                 external_id=u.get("external_id"), metadata=dict(u.get("metadata", {})),
+                profile={k: u[k] for k in ("locale", "phone_number") if k in u},
                 memberships=[Membership(m["organization_id"], list(m.get("roles", []))) for m in u.get("memberships", [])],
             )
         # Management objects (domains, directories, permissions, portal links, org settings): records.py.
@@ -263,6 +274,9 @@ class Store:
 
         self.events = EventBus(endpoints=seed.get("webhooks", []))
         self.faults = FaultRegistry()
+        from .mailbox import Mailbox
+
+        self.mailbox = Mailbox()  # emails the environment would send (mailbox.py)
 
     # ---- seeded objects -------------------------------------------------------------------
     @property
@@ -286,7 +300,7 @@ class Store:
 
     def list_organizations(self) -> list[Organization]:
         with self.lock:
-            return sorted(self.organizations.values(), key=lambda o: (o.created_at, o.id))
+            return sorted(self.organizations.values(), key=lambda o: (-o.created_at, o.id))  # newest first
 
     def connection(self, conn_id: str | None) -> Connection | None:
         return self.connections.get(conn_id or "")
@@ -331,13 +345,20 @@ class Store:
                 role = self.find_role(role.extends, org_id) if role.extends else None
         return out
 
+    def default_roles(self, org_id: str | None, which: str) -> list[str]:
+        """The default creator or member role (RolesService defaults, seed environment.default_roles)."""
+        settings = self.env_settings["environment"]
+        name = settings.default_creator_role if which == "creator" else \
+            settings.org_default_member_roles.get(org_id or "", settings.default_member_role)
+        return [name] if name and self.find_role(name, org_id) else []
+
     def provision_user(self, email: str, organization_id: str | None, given_name: str = "", family_name: str = "") -> User:
         """Just-in-time user for an SSO or social login with an email the seed does not know."""
         with self.lock:
             existing = self.user_by_email(email)
             if existing:
                 if organization_id and existing.membership(organization_id) is None:
-                    existing.memberships.append(Membership(organization_id, ["member"] if "member" in self.roles else []))
+                    existing.memberships.append(Membership(organization_id, self.default_roles(organization_id, "member")))
                     self.management_changed()
                     self.events.provisioned(existing, organization_id, new_user=False)
                 return existing
@@ -349,14 +370,23 @@ class Store:
                 org = Organization(id=new_id("org"), display_name=f"{user.display_name}'s workspace")
                 self.organizations[org.id] = org
                 organization_id = org.id
-                roles = ["admin"] if "admin" in self.roles else []
+                roles = self.default_roles(organization_id, "creator")
             else:
-                roles = ["member"] if "member" in self.roles else []
+                roles = self.default_roles(organization_id, "member")
             user.memberships.append(Membership(organization_id, roles))
             self.users[user.id] = user
             self.management_changed()
             self.events.provisioned(user, organization_id, new_user=True, new_org=self.organizations[organization_id] if personal else None)
             return user
+
+    def accept_invitation(self, user: User, org_id: str | None) -> None:
+        """Signing in to an organization accepts a pending, unexpired invitation to it."""
+        with self.lock:
+            m = user.membership(org_id)
+            if m is not None and m.status == "PENDING_INVITE" and (m.invite_expires_at or 0) >= now():
+                m.status, m.accepted_at = "ACTIVE", now()
+                user.email_verified = True
+                self.management_changed()
 
     # ---- login requests, codes, sessions --------------------------------------------------
     def add_auth_request(self, req: AuthRequest) -> None:
@@ -493,6 +523,15 @@ class Store:
             rt.rotated = True
             self.journal.add(("refresh_token", rt.token))
             return rt, ""
+
+    def revoke_client_refresh_tokens(self, user_id: str, client_id: str) -> None:
+        """Revoke every refresh token the client holds for the user (a revoked consent)."""
+        with self.lock:
+            for session_id in self._user_sessions.get(user_id, ()):
+                for token in self._session_tokens.get(session_id, ()):
+                    rt = self.refresh_tokens.get(token)
+                    if rt is not None and rt.client_id == client_id and rt.family_id not in self.revoked_families:
+                        self.revoke_family(rt.family_id)
 
     def revoke_family(self, family_id: str) -> None:
         with self.lock:

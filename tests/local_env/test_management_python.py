@@ -303,9 +303,12 @@ def test_roles_and_permissions(sk):
     assert "acme_auditor" in [r.name for r in sk.roles.list_organization_roles(ACME_ORG)[0].roles]
     assert "acme_auditor" not in [r.name for r in sk.roles.list_organization_roles(GLOBEX_ORG)[0].roles]
 
-    raises("ScalekitConflictException", "ROLE_ALREADY_EXISTS", sk.roles.create_role, CreateRole(name="analyst"))
-    raises("ScalekitConflictException", "PERMISSION_ALREADY_EXISTS", sk.permissions.create_permission,
-           CreatePermission(name="reports:read"))
+    # The hosted service's answer to a duplicate name (issue #14): INVALID_ARGUMENT "duplicate key not allowed".
+    dup = raises("ScalekitBadRequestException", "INVALID_ARGUMENT", sk.roles.create_role, CreateRole(name="analyst"))
+    assert "duplicate key not allowed" in str(dup)
+    dup = raises("ScalekitBadRequestException", "INVALID_ARGUMENT", sk.permissions.create_permission,
+                 CreatePermission(name="reports:read"))
+    assert "duplicate key not allowed" in str(dup)
     raises("ScalekitBadRequestException", "INVALID_ARGUMENT", sk.roles.create_role, CreateRole(name="has space"))
     raises("ScalekitNotFoundException", "ROLE_NOT_FOUND", sk.roles.get_role, "nobody")
     raises("ScalekitNotFoundException", "PERMISSION_NOT_FOUND", sk.permissions.get_permission, "nothing:here")
@@ -384,7 +387,10 @@ def test_m2m_clients_work_at_the_token_endpoint(sk, env, http):
     assert resp.status_code == 200, resp.text
     c = claims(resp.json()["access_token"])
     assert c["sub"] == client_id and c["oid"] == ACME_ORG and c["scopes"] == ["exports:read"]
-    assert c["aud"] == ["https://api.acme.test"] and c["tier"] == "gold"
+    # Custom claims are nested (developer-docs reference/interceptors/triggers.mdx, PRE_M2M_TOKEN_CREATION).
+    assert c["aud"] == ["https://api.acme.test"] and c["custom_claims"] == {"tier": "gold"} and "tier" not in c
+    assert resp.json()["expires_in"] == 3600 == c["exp"] - c["iat"]  # the documented default expiry
+    assert created.client.expiry == 3600
 
     got = sk.m2m_client.get_organization_client(ACME_ORG, client_id)[0].client
     assert got.name == "Nightly export" and not got.secrets[0].plain_secret  # shown once, at creation
