@@ -35,7 +35,7 @@ class ResourceClients:
 
     @classmethod
     def setup(cls, ctx, pb, secret_message) -> None:
-        cls._ctx, cls._pb, cls._secret_message = ctx, pb, secret_message
+        cls._ctx, cls._pb, cls._secret_message = ctx, pb, staticmethod(secret_message)
 
     # ---- helpers ----------------------------------------------------------------------------------
     def _state(self):
