@@ -7,7 +7,7 @@ Fixtures (all session-scoped):
         subprocess of scripts/local_scalekit.py on a free port.
 
     local_scalekit_factory(*, auto_login=None, seed=None, access_token_ttl=None,
-                           plaintext=False, fresh=False, faults=()) -> LocalScalekitProcess
+                           plaintext=False, fresh=False, faults=(), extra_args=()) -> LocalScalekitProcess
         Starts (or reuses: same options, fresh=False) another instance. All instances share one
         data folder, hence one CA and one signing key, because grpcio reads its trust roots only
         once per process.
@@ -16,7 +16,7 @@ LocalScalekitProcess has .url, .port, .client_id, .client_secret, .ca_bundle (pa
 local CA), .ca_cert (path: local CA alone), .env_vars() -> dict with SCALEKIT_ENVIRONMENT_URL,
 SCALEKIT_CLIENT_ID, SCALEKIT_CLIENT_SECRET, REQUESTS_CA_BUNDLE, GRPC_DEFAULT_SSL_ROOTS_FILE_PATH,
 NODE_EXTRA_CA_CERTS, SSL_CERT_FILE (and CURL_CA_BUNDLE), .stats() -> the server's request counters,
-.log_text() -> its stderr, and .stop().
+.log_text() -> its stderr, .mcp_resources -> {URL: res_ id} for --mcp-resource, and .stop().
 
 Give a subprocess the environment with `env={**os.environ, **local_scalekit.env_vars()}`. In-process
 Python SDK use: set the variables in os.environ before the first ScalekitClient is created.
@@ -48,7 +48,8 @@ class LocalScalekitProcess:
     """One running `scripts/local_scalekit.py --port 0 --json` subprocess."""
 
     def __init__(self, data_dir: Path, log_path: Path, *, auto_login: str | None = None, seed: str | os.PathLike | None = None,
-                 access_token_ttl: int | None = None, plaintext: bool = False, faults: tuple[str, ...] = ()):
+                 access_token_ttl: int | None = None, plaintext: bool = False, faults: tuple[str, ...] = (),
+                 extra_args: tuple[str, ...] = ()):
         cmd = [sys.executable, str(LOCAL_SCALEKIT_CLI), "--port", "0", "--json", "--data-dir", str(data_dir)]
         if auto_login:
             cmd += ["--auto-login", auto_login]
@@ -60,6 +61,7 @@ class LocalScalekitProcess:
             cmd.append("--plaintext")
         for spec in faults:
             cmd += ["--fault", spec]
+        cmd += list(extra_args)
         self.log_path = log_path
         self._log = open(log_path, "wb")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log, cwd=REPO_ROOT)
@@ -76,6 +78,7 @@ class LocalScalekitProcess:
         self.client_secret: str = self._env["SCALEKIT_CLIENT_SECRET"]
         self.ca_bundle: str = self._env["REQUESTS_CA_BUNDLE"]
         self.ca_cert: str = self._env["NODE_EXTRA_CA_CERTS"]
+        self.mcp_resources: dict[str, str] = info.get("mcp_resources", {})  # --mcp-resource URL -> res_ id
 
     def _first_line(self) -> str:
         deadline = time.monotonic() + START_TIMEOUT
@@ -120,20 +123,23 @@ class LocalScalekitProcess:
 
 @pytest.fixture(scope="session")
 def local_scalekit_factory(tmp_path_factory):
-    """Start extra local environments: factory(auto_login=..., seed=..., access_token_ttl=..., plaintext=..., fresh=...)."""
+    """Start extra local environments: factory(auto_login=..., seed=..., access_token_ttl=..., plaintext=..., fresh=...,
+    extra_args=(...)): extra_args are more command-line flags, e.g. ("--redirect-uri", url)."""
     data_dir = tmp_path_factory.mktemp("local-scalekit-data")
     logs = tmp_path_factory.mktemp("local-scalekit-logs")
     running: dict[tuple, LocalScalekitProcess] = {}
     extra: list[LocalScalekitProcess] = []
 
     def start(*, auto_login: str | None = None, seed=None, access_token_ttl: int | None = None,
-              plaintext: bool = False, fresh: bool = False, faults: tuple[str, ...] = ()) -> LocalScalekitProcess:
-        key = (auto_login, str(seed) if seed else None, access_token_ttl, plaintext, tuple(faults))
+              plaintext: bool = False, fresh: bool = False, faults: tuple[str, ...] = (),
+              extra_args: tuple[str, ...] = ()) -> LocalScalekitProcess:
+        key = (auto_login, str(seed) if seed else None, access_token_ttl, plaintext, tuple(faults), tuple(extra_args))
         if not fresh and key in running and running[key].proc.poll() is None:
             return running[key]
         log_path = logs / f"instance-{len(running) + len(extra)}.log"
         instance = LocalScalekitProcess(data_dir, log_path, auto_login=auto_login, seed=seed,
-                                        access_token_ttl=access_token_ttl, plaintext=plaintext, faults=tuple(faults))
+                                        access_token_ttl=access_token_ttl, plaintext=plaintext, faults=tuple(faults),
+                                        extra_args=tuple(extra_args))
         if fresh:
             extra.append(instance)
         else:

@@ -94,6 +94,17 @@ def build_parser() -> argparse.ArgumentParser:
                         help="headless login: /oauth/authorize logs this seeded user in without a page")
     parser.add_argument("--access-token-ttl", type=int, default=300, metavar="SECONDS",
                         help="access-token lifetime (default 300)")
+    parser.add_argument("--redirect-uri", action="append", default=[], metavar="URL",
+                        help="also allow this login callback URL for the app client (repeatable), as adding it "
+                             "under Redirects in the dashboard does")
+    parser.add_argument("--post-logout-redirect-uri", action="append", default=[], metavar="URL",
+                        help="also allow this URL after logout (repeatable)")
+    parser.add_argument("--mcp-resource", action="append", default=[], metavar="URL",
+                        help="register an MCP server at this URL (repeatable), with scopes todo:read todo:write; "
+                             "its resource id is printed as SCALEKIT_RESOURCE_ID (the first one's)")
+    parser.add_argument("--mcp-token-issuer", choices=["environment", "resource"], default="environment",
+                        help="iss of access tokens for --mcp-resource servers: the environment URL (default, as the "
+                             "hosted service issues them today) or {environment URL}/resources/{resource id}")
     parser.add_argument("--env-file", metavar="PATH", help="also write the variables to this dotenv file (mode 600)")
     parser.add_argument("--json", action="store_true", help="print the variables as one JSON object instead of export lines")
     parser.add_argument("--fault", action="append", default=[], metavar="SPEC",
@@ -125,7 +136,9 @@ async def serve(args) -> int:
     try:
         env = Environment(port=args.port, host=args.host, tls=not args.plaintext, seed_path=args.seed,
                           data_dir=args.data_dir, auto_login=args.auto_login, access_token_ttl=args.access_token_ttl,
-                          persist=args.persist)
+                          persist=args.persist, redirect_uris=args.redirect_uri,
+                          post_logout_redirect_uris=args.post_logout_redirect_uri, mcp_resources=args.mcp_resource,
+                          mcp_token_issuer=args.mcp_token_issuer)
         env.verbose = args.verbose
         for spec in args.fault:
             env.store.faults.add_spec(spec)
@@ -147,7 +160,8 @@ async def serve(args) -> int:
                 print(f"error: cannot write --env-file {args.env_file}: {exc.strerror or exc}", file=sys.stderr)
                 return EXIT_USAGE
         if args.json:
-            print(json.dumps({"url": env.url, "port": env.ctx.port, "pid": os.getpid(), "env": variables}), flush=True)
+            print(json.dumps({"url": env.url, "port": env.ctx.port, "pid": os.getpid(), "env": variables,
+                              "mcp_resources": env.mcp_resource_ids}), flush=True)
         else:
             print("\n".join(f"export {k}={shlex.quote(v)}" for k, v in variables.items()), flush=True)
         mode = "TLS (HTTP/1.1 + gRPC over h2)" if env.tls else "plaintext (HTTP/1.1 + gRPC over h2c)"

@@ -87,6 +87,41 @@ def load_seed(path: str | Path | None = None) -> dict[str, Any]:
     return data
 
 
+def add_registrations(data: dict, *, redirect_uris=(), post_logout_redirect_uris=(), mcp_resources=(),
+                      mcp_scopes=("todo:read", "todo:write"), mcp_token_issuer: str = "environment") -> dict[str, str]:
+    """Register what the command line names on top of a loaded seed: more redirect URIs for the app
+    client, and an MCP resource per server URL (as registering them in the dashboard would). Returns
+    {mcp server URL: resource id}. The resource id is derived from the URL, so it is the same on
+    every start and tokens issued before a restart stay valid."""
+    import hashlib
+
+    app = next(c for c in data["clients"] if c["type"] == "environment")
+    for key, uris in (("redirect_uris", redirect_uris), ("post_logout_redirect_uris", post_logout_redirect_uris)):
+        for uri in uris:
+            _check_uri(uri, key)
+            if uri not in app.setdefault(key, []):
+                app[key].append(uri)
+    ids: dict[str, str] = {}
+    resources = data.setdefault("resources", [])
+    for url in mcp_resources:
+        _check_uri(url, "--mcp-resource")
+        existing = next((r for r in resources if url in r["urls"]), None)
+        if existing is None:
+            number = int(hashlib.sha256(url.encode()).hexdigest(), 16) % 10**17
+            existing = {"id": f"res_{number:017d}", "name": f"MCP server at {url}", "urls": [url],
+                        "scopes": list(mcp_scopes), "dynamic_client_registration": True,
+                        "client_id_metadata_documents": True, "token_issuer": mcp_token_issuer}
+            resources.append(existing)
+        ids[url] = existing["id"]
+    _check_references(data)
+    return ids
+
+
+def _check_uri(uri: str, where: str) -> None:
+    if not re.fullmatch(r"https?://[^\s#/?]+(/[^\s#]*)?", uri):
+        raise SeedError(f"{where}: {uri!r} is not an absolute http(s) URL without a fragment")
+
+
 def _check_references(data: dict) -> None:
     """Checks the schema cannot express: unique ids, and references that point somewhere."""
     orgs = data.get("organizations", [])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import datadir
 from .context import LOOPBACK_NAMES, Context
-from .seed import SeedError, load_seed
+from .seed import SeedError, add_registrations, load_seed
 from .store import Store
 from .tokens import TokenIssuer
 
@@ -30,7 +30,8 @@ class Environment:
     """One running environment, driven from an asyncio event loop."""
 
     def __init__(self, port: int = 8443, host: str = "127.0.0.1", tls: bool = True, seed_path=None,
-                 data_dir=None, auto_login: str | None = None, access_token_ttl: int = 300, persist: bool = False):
+                 data_dir=None, auto_login: str | None = None, access_token_ttl: int = 300, persist: bool = False,
+                 redirect_uris=(), post_logout_redirect_uris=(), mcp_resources=(), mcp_token_issuer: str = "environment"):
         if host not in LOOPBACK_NAMES:
             raise StartupError(f"--host must be one of {', '.join(LOOPBACK_NAMES)} (the environment is loopback-only)", 2)
         if not 0 <= int(port) <= 65535:
@@ -40,6 +41,10 @@ class Environment:
         self.requested_port, self.host, self.tls = int(port), host, tls
         try:
             seed = load_seed(seed_path)
+            # {MCP server URL: resource id} for --mcp-resource; printed as SCALEKIT_RESOURCE_ID
+            self.mcp_resource_ids = add_registrations(
+                seed, redirect_uris=redirect_uris, post_logout_redirect_uris=post_logout_redirect_uris,
+                mcp_resources=mcp_resources, mcp_token_issuer=mcp_token_issuer)
         except SeedError as exc:
             raise StartupError(str(exc), 2) from None
         self.store = Store(seed)
@@ -83,10 +88,12 @@ class Environment:
 
     def env_vars(self) -> dict[str, str]:
         bundle = str(self.data.ca_bundle)
+        resource = {"SCALEKIT_RESOURCE_ID": next(iter(self.mcp_resource_ids.values()))} if self.mcp_resource_ids else {}
         return {
             "SCALEKIT_ENVIRONMENT_URL": self.url,
             "SCALEKIT_CLIENT_ID": self.client.id,
             "SCALEKIT_CLIENT_SECRET": self.client.secret,
+            **resource,
             "REQUESTS_CA_BUNDLE": bundle,
             "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": bundle,
             "NODE_EXTRA_CA_CERTS": str(self.data.ca_cert),

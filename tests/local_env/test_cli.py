@@ -137,3 +137,32 @@ def test_bad_arguments_exit_2():
 def test_env_file_in_missing_folder_is_a_clear_error(tmp_path):
     out = run_cli("--port", "0", "--data-dir", str(tmp_path / "d"), "--env-file", str(tmp_path / "no" / "such" / ".env"))
     assert out.returncode == 2 and "--env-file" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_command_line_registers_redirect_uris_and_mcp_servers(local_scalekit_factory):
+    """--redirect-uri, --post-logout-redirect-uri and --mcp-resource register what a template on
+    another port needs, as adding them in the dashboard does; nothing else is let through."""
+    from .helpers import authorize_params, env_client
+
+    callback, after_logout, server = ("http://localhost:4567/auth/callback", "http://localhost:4567/",
+                                      "http://localhost:8123/mcp")
+    env = local_scalekit_factory(extra_args=("--redirect-uri", callback, "--post-logout-redirect-uri", after_logout,
+                                             "--mcp-resource", server, "--mcp-token-issuer", "resource"))
+    res_id = env.mcp_resources[server]
+    assert res_id.startswith("res_") and env.env_vars()["SCALEKIT_RESOURCE_ID"] == res_id
+    with env_client(env) as http:
+        ok = http.get("/oauth/authorize", params=authorize_params(env.client_id, redirect_uri=callback))
+        assert ok.status_code == 302 and ok.headers["location"].startswith("/ui/login")  # the login page, not an error
+        other = http.get("/oauth/authorize", params=authorize_params(env.client_id, redirect_uri="http://localhost:4568/auth/callback"))
+        assert other.status_code == 400 and "redirect_uri" in other.text
+        metadata = http.get(f"/.well-known/oauth-authorization-server/resources/{res_id}")
+        assert metadata.status_code == 200 and metadata.json()["issuer"] == f"{env.url}/resources/{res_id}"
+    # the same URL gives the same id on every start, so tokens survive a restart
+    again = local_scalekit_factory(fresh=True, extra_args=("--mcp-resource", server))
+    assert again.mcp_resources == {server: res_id}
+
+
+@pytest.mark.parametrize("flag", ["--redirect-uri", "--mcp-resource", "--post-logout-redirect-uri"])
+def test_command_line_registrations_refuse_urls_that_are_not_http(flag):
+    out = run_cli("--port", "0", flag, "javascript:alert(1)")
+    assert out.returncode == 2 and "not an absolute http(s) URL" in out.stderr and "Traceback" not in out.stderr

@@ -152,16 +152,19 @@ def test_localhost_alias_gets_its_own_issuer(autologin, sdk_env):
 
 
 def test_sdk_reauthenticates_after_its_token_expires(local_scalekit_factory, sdk_env):
-    short = local_scalekit_factory(access_token_ttl=1, fresh=True)
+    short = local_scalekit_factory(access_token_ttl=2, fresh=True)
     client = ScalekitClient(short.url, short.client_id, short.client_secret)
     client.organization.list_organizations()
     before = short.stats()
-    time.sleep(1.3)  # exp is at most 1 s after issue
+    time.sleep(2.3)  # exp is at most 2 s after issue
     resp, _ = client.organization.list_organizations()
     assert resp.total_size == 2
     after = short.stats()
-    assert after.get("grpc.unauthenticated", 0) == before.get("grpc.unauthenticated", 0) + 1
-    assert after["token.client_credentials"] == before["token.client_credentials"] + 1
+    refused = after.get("grpc.unauthenticated", 0) - before.get("grpc.unauthenticated", 0)
+    # At least one refusal; on a loaded machine the new 2 s token may expire again before the retry,
+    # but every refusal must be followed by exactly one new token.
+    assert refused >= 1
+    assert after["token.client_credentials"] - before["token.client_credentials"] == refused
 
 
 def test_keys_fetched_once_per_client(autologin, sdk_env):
