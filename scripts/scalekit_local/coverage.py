@@ -247,8 +247,6 @@ def implemented_rpcs() -> set[str]:
             pass
 
     recorder = Recorder()
-    import grpc
-
     original = {}
     # Each add_<X>Servicer_to_server(servicer, server) is called by register(); capture the servicer.
     for module in pkgutil.walk_packages(importlib.import_module("scalekit.v1").__path__, "scalekit.v1."):
@@ -270,7 +268,6 @@ def implemented_rpcs() -> set[str]:
             value = getattr(type(servicer), attr)
             if attr[:1].isupper() and callable(value) and not getattr(value, "unimplemented", False):
                 done.add(f"{service}/{attr}")
-    del grpc
     return done
 
 

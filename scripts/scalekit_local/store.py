@@ -3,7 +3,9 @@
 Seeded objects (clients, organizations, connections, users, roles) and runtime objects (pending
 login requests, authorization codes, sessions, refresh-token families, revoked token ids, request
 counters) live here, in memory, behind one lock: HTTP handlers run on the event loop thread and
-gRPC handlers on grpcio's worker threads. Part 2 may put the same methods over SQLite.
+gRPC handlers on grpcio's worker threads. Runtime state is indexed and pruned as it expires, and
+changes are journaled for persistence.py (--persist), so a login costs the same however much state
+has grown.
 """
 from __future__ import annotations
 

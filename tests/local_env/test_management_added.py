@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import time
 
-import httpx
 import pytest
 
 from .helpers import ACME_ORG, ALICE, GLOBEX_ORG, env_client, pkce_pair, query_of, sdk_client, trusting
