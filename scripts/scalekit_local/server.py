@@ -130,7 +130,8 @@ class Environment:
 
             config = uvicorn.Config(build_app(self.ctx), uds=http_socket, lifespan="off", access_log=self.verbose,
                                     log_config=None, log_level="info" if self.verbose else "error",
-                                    timeout_keep_alive=30, server_header=False, http=HeaderDeadlineProtocol)
+                                    timeout_keep_alive=30, server_header=False, http=HeaderDeadlineProtocol,
+                                    proxy_headers=False)  # clients reach it directly: X-Forwarded-* is theirs
             self._uvicorn = uvicorn.Server(config)
             config.load()
             self._uvicorn.lifespan = config.lifespan_class(config)

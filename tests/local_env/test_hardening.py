@@ -325,3 +325,12 @@ def test_the_state_file_is_readable_by_its_owner_only(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_forwarded_headers_from_clients_are_ignored(http):
+    """The environment is reached directly (the TLS front hands connections to the HTTP server in the
+    same process), so X-Forwarded-* headers come from the client and must not change what it sees."""
+    plain = http.get("/.well-known/openid-configuration").json()["issuer"]
+    spoofed = http.get("/.well-known/openid-configuration", headers={
+        "X-Forwarded-Proto": "http", "X-Forwarded-For": "203.0.113.9", "X-Forwarded-Host": "evil.example"}).json()
+    assert spoofed["issuer"] == plain and plain.startswith("https://127.0.0.1:")
