@@ -334,3 +334,30 @@ def test_forwarded_headers_from_clients_are_ignored(http):
     spoofed = http.get("/.well-known/openid-configuration", headers={
         "X-Forwarded-Proto": "http", "X-Forwarded-For": "203.0.113.9", "X-Forwarded-Host": "evil.example"}).json()
     assert spoofed["issuer"] == plain and plain.startswith("https://127.0.0.1:")
+
+
+def test_mcp_tokens_from_a_replayed_code_are_revoked(auto_http):
+    """The same for an MCP client (the default seed's static client of the MCP server)."""
+    import base64
+
+    verifier, challenge = pkce_pair()
+    resp = auto_http.get("/oauth/authorize", params={
+        "response_type": "code", "client_id": "m2m_70000000000004101", "redirect_uri": "http://localhost:3000/mcp/callback",
+        "state": "s", "code_challenge": challenge, "code_challenge_method": "S256",
+        "scope": "todo:read offline_access", "resource": RESOURCE_URL})
+    code = query_of(resp.headers["location"])["code"]
+    basic = base64.b64encode(b"m2m_70000000000004101:test_mcp_Qw7Er4Ty1Ui8Op5As2Df9Gh6Jk3Lz0Xc").decode()
+
+    def exchange_mcp():
+        return auto_http.post("/oauth/token", headers={"Authorization": f"Basic {basic}"}, data={
+            "grant_type": "authorization_code", "code": code, "redirect_uri": "http://localhost:3000/mcp/callback",
+            "code_verifier": verifier})
+
+    first = exchange_mcp().json()
+    bearer = {"Authorization": f"Bearer {first['access_token']}"}
+    assert auto_http.get("/userinfo", headers=bearer).status_code == 200
+    assert exchange_mcp().json()["error"] == "invalid_grant"
+    assert auto_http.get("/userinfo", headers=bearer).status_code == 401
+    refreshed = auto_http.post("/oauth/token", headers={"Authorization": f"Basic {basic}"}, data={
+        "grant_type": "refresh_token", "refresh_token": first["refresh_token"]})
+    assert refreshed.json()["error"] == "invalid_grant"
