@@ -47,7 +47,8 @@ def fixture_site(tmp_path_factory) -> Path:
     (work / "docs").mkdir()
     (work / "docs" / "index.md").write_text(FIXTURE_PAGE.read_text())
     config = work / "mkdocs.yml"
-    config.write_text(f"INHERIT: {REPO / 'mkdocs.yml'}\ndocs_dir: docs\nnav:\n  - Home: index.md\n")
+    config.write_text(f"INHERIT: {REPO / 'mkdocs.yml'}\ndocs_dir: docs\nnav:\n  - Home: index.md\n"
+                      f"theme:\n  name: material\n  custom_dir: {REPO / 'overrides'}\n")  # relative to mkdocs.yml there
     done = build(config, work / "site")
     assert done.returncode == 0, f"fixture build failed:\n{done.stdout}\n{done.stderr}"
     return work / "site"
@@ -74,7 +75,8 @@ def docs_pages() -> list[str]:
     """Every Markdown page mkdocs sees under docs/ (following the symlinks), docs-relative."""
     found = []
     for dirpath, dirnames, filenames in os.walk(DOCS, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        # Build output of templates (node_modules, .venv, .next) is excluded from the site (mkdocs.yml).
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "node_modules")
         found += [(Path(dirpath) / f).relative_to(DOCS).as_posix() for f in filenames if f.endswith(".md")]
     return sorted(found)
 
@@ -129,7 +131,8 @@ def test_docs_holds_only_symlinks_to_the_skill():
 
 def test_nav_lists_every_page():
     nav = sorted(_nav_pages(_mkdocs_config()["nav"]))
-    pages = docs_pages()
+    # Template folders are served but not in the nav (mkdocs.yml: not_in_nav: /templates/*/).
+    pages = [p for p in docs_pages() if not re.match(r"templates/[^/]+/", p)]
     assert nav == pages, f"only in nav: {sorted(set(nav) - set(pages))}; not in nav: {sorted(set(pages) - set(nav))}"
 
 

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from . import directory_sync, faults, pages, webhooks
+from . import directory_sync, faults, hostile_idp, idp_initiated, pages, webhooks
 from .webhooks import login_data
 from .context import Context
 from .store import STANDARD_SCOPES, AuthCode, AuthRequest, Client, User, new_id
@@ -329,7 +329,7 @@ def complete_login(request: Request, req: AuthRequest, user: User, connection_id
     store.add_code(code)
     store.finish_auth_request(req.id)
     store.count("logins")
-    store.events.emit("user.login", login_data(user, org_id, connection_id, session_id), organization_id=org_id)
+    store.events.emit("user.login", login_data(user, store.sessions[session_id]), organization_id=org_id)
     response = redirect(with_query(req.redirect_uri, {"code": code.code, "state": req.state}))
     set_session_cookie(response, ctx, session_id)
     return response
@@ -421,7 +421,8 @@ async def idp_submit(request: Request) -> Response:
         store.finish_auth_request(req.id)
         return error_redirect(req, "access_denied", "the user cancelled the login at the identity provider")
     email = (form.get("email") or "").strip().lower()
-    if "@" not in email or email.rsplit("@", 1)[1] not in connection.domains:
+    if "@" not in email or (email.rsplit("@", 1)[1] not in connection.domains
+                            and not hostile_idp.asserts_any_email(store, connection.id)):
         return _idp_page(request, req, connection, email, "This identity provider only signs in users of: "
                          + (", ".join(connection.domains) or "no domains"), 400)
     user = store.provision_user(email, connection.organization_id)
@@ -661,10 +662,11 @@ async def logout(request: Request) -> Response:
             return pages.error_page("invalid_request",
                                     f"post_logout_redirect_uri '{target}' is not registered for this client.")
 
-    ended = []
-    for session_id in {request.cookies.get(ctx.cookie_name), hint_claims.get("sid") if hint_claims else None}:
-        if session_id and store.end_session(session_id):
-            ended.append(session_id)
+    # Only the browser's session cookie names the session to end: a server-side call to this URL
+    # carries no cookie and ends nothing, as on hosted Scalekit (authenticate/fsa/logout.mdx).
+    session_id = request.cookies.get(ctx.cookie_name)
+    if session_id:
+        store.end_session(session_id)
     if target:
         response: Response = redirect(with_query(target, {"state": params.get("state")}))
     else:
@@ -748,10 +750,10 @@ def build_app(ctx: Context) -> Starlette:
         Route("/ui/social", social_submit, methods=["POST"]),
         Route("/_local/health", local_health),
         Route("/_local/stats", local_stats),
-        *webhooks.routes(), *faults.routes(), *directory_sync.routes(),
+        *webhooks.routes(), *faults.routes(), *directory_sync.routes(), *idp_initiated.routes(),
     ]
-    from . import bridge, mcp_as
-    routes += mcp_as.ROUTES + bridge.ROUTES
+    from . import bridge, mcp_as, token_matrix
+    routes += mcp_as.ROUTES + bridge.ROUTES + token_matrix.ROUTES
     from . import portal  # management API: admin portal page and admin routes
 
     routes += portal.routes()

@@ -264,6 +264,8 @@ def test_admin_routes_refuse_cross_site_requests(main_env, http):
         ("POST", "/_local/faults", json.dumps({"target": "POST /oauth/token", "status": 500})),
         ("POST", "/_local/events", json.dumps({"type": "user.login", "data": {}})),
         ("POST", f"/_local/directories/{DIRECTORY}/users", json.dumps({"email": "mallory@acme.test"})),
+        ("POST", "/_local/token-matrix", json.dumps({"audience": ["https://evil.example"]})),
+        ("POST", "/_local/idp-initiated-login", json.dumps({"connection_id": "conn_70000000000002001"})),
         ("DELETE", "/_local/faults", ""),
     ]
     for method, path, body in attacks:

@@ -49,13 +49,14 @@ CASES = {
                          ("access_denied", "not a member")),
     "wrong_secret": Case(("--redirect-uri", "REDIRECT", "--json"), 3, ("sdk client", "invalid_client"),
                          env="wrong secret"),
-    "no_callback_in_time": Case(("--redirect-uri", "REDIRECT", "--timeout", "1", "--json"), 4,
-                                ("no callback arrived", "within 1 s"), env="shared"),
+    # 3 s, not 1: the SDK client's own calls share --timeout and must finish first on a busy machine
+    "no_callback_in_time": Case(("--redirect-uri", "REDIRECT", "--timeout", "3", "--json"), 4,
+                                ("no callback arrived", "within 3 s"), env="shared"),
     "mcp_unknown_resource": Case(("--local", "--path", "mcp", "--resource-id", "res_70000000000009001", "--json"), 5,
                                  ("is not an MCP resource",)),
     "missing_variables": Case(("--redirect-uri", "REDIRECT", "--json"), 2, ("SCALEKIT_ENVIRONMENT_URL", "not set")),
     "sso_without_target": Case(("--path", "sso"), 2, ("--path sso needs",), env="shared"),
-    "mcp_without_resource": Case(("--local", "--path", "mcp"), 2, ("--path mcp needs --resource-id",)),
+    "mcp_without_resource": Case(("--path", "mcp"), 2, ("--path mcp needs --resource-id",), env="shared"),
     "remote_redirect_uri": Case(("--redirect-uri", "https://app.example.com/callback"), 2,
                                 ("must be http://localhost",), env="shared"),
     "bad_timeout": Case(("--local", "--timeout", "soon"), 2),
@@ -95,7 +96,7 @@ def test_full_stack_login_passes_every_step(results):
     access = data(run, "access token")["claims"]
     assert access["iss"] == run.doc["environment_url"]
     assert access["sub"].startswith("usr_") and access["exp"] > access["iat"]
-    assert "offline_access" in access["scopes"]
+    assert "offline_access" in access["scope"].split() and "email" not in access
     idt = data(run, "id token")["claims"]
     assert idt["email"] == "alice@acme.test" and idt["amr"]
     assert "code_challenge=" in data(run, "authorization url")["url"]
@@ -148,7 +149,7 @@ def test_waiting_for_the_browser_prints_the_url_and_gives_up_on_time(results):
     run = result(results[0], "no_callback_in_time")
     assert re.search(r"^https://127\.0\.0\.1:\d+/oauth/authorize\?response_type=code&", run.stderr, re.M), run
     login = next(c for c in run.doc["checks"] if c["name"] == "login")
-    assert 1000 <= login["duration_ms"] < 1000 + 1000, run  # waited --timeout, not the 300 s default
+    assert 3000 <= login["duration_ms"] < 3000 + 1000, run  # waited --timeout, not the 300 s default
 
 
 def test_port_in_use_is_a_configuration_error(workdir, local_scalekit):
