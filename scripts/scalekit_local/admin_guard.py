@@ -7,8 +7,8 @@ without asking first only with a "simple" content type (text/plain, form encodin
 admin POST must carry `Content-Type: application/json`, which a page can only send after a CORS
 preflight this server never approves (PUT, PATCH and DELETE always need that preflight). A request
 whose `Origin` (or Fetch Metadata `Sec-Fetch-Site`) names another site is refused whatever its
-method. Answers: 415 for a POST without the JSON content type, 403 for a foreign origin; reads
-(GET, HEAD) are unaffected.
+method. Answers: 400 for a POST without the JSON content type, 403 `access_denied` for a foreign
+origin (as token_matrix.py answers too); reads (GET, HEAD) are unaffected.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def refusal(scope) -> tuple[int, str] | None:
         return 403, f"admin routes refuse requests from origin {origin!r}"
     ctype = (_header(scope, b"content-type") or "").split(";", 1)[0].strip().lower()
     if scope["method"] == "POST" and ctype != "application/json":
-        return 415, "admin POST requests need Content-Type: application/json (also without a body)"
+        return 400, "admin POST requests need Content-Type: application/json (also without a body)"
     return None
 
 
@@ -60,7 +60,7 @@ class AdminGuard:
             await self.app(scope, receive, send)
             return
         status, reason = problem
-        body = json.dumps({"error": "forbidden" if status == 403 else "unsupported_media_type",
+        body = json.dumps({"error": "access_denied" if status == 403 else "invalid_request",
                            "error_description": reason}).encode()
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
