@@ -32,21 +32,21 @@ class SeedFacts:
 
 
 def _import():
+    """The local environment's package; only its public names (scalekit_local/__init__.py) are used."""
     try:
         import scalekit_local
-        from scalekit_local import seed
     except ImportError as exc:
         raise CheckFailed(Exit.CONFIG, f"the local Scalekit environment cannot be loaded ({exc}); the skill's "
                           "scripts/scalekit_local/ folder or its .venv is incomplete: copy the skill again, or delete "
                           "its .venv and run the script again") from None
-    return scalekit_local, seed
+    return scalekit_local
 
 
 def seed_facts(seed_path: str | None) -> SeedFacts:
-    _, seed_module = _import()
+    scalekit_local = _import()
     try:
-        seed = seed_module.load_seed(seed_path)
-    except seed_module.SeedError as exc:
+        seed = scalekit_local.load_seed(seed_path)
+    except scalekit_local.SeedError as exc:
         raise CheckFailed(Exit.CONFIG, f"seed: {exc}") from None
     users = seed.get("users", [])
     if not users:
@@ -68,8 +68,7 @@ def _seed_with_uris(seed_path: str | None, redirect_uri: str, post_logout_uri: s
     check never competes with an app for the default ports."""
     import yaml
 
-    _, seed_module = _import()
-    seed = yaml.safe_load(Path(seed_path or seed_module.DEFAULT_SEED_PATH).read_text(encoding="utf-8"))
+    seed = yaml.safe_load(Path(seed_path or _import().DEFAULT_SEED_PATH).read_text(encoding="utf-8"))
     client = next(c for c in seed["clients"] if c.get("type") == "environment")
     client.setdefault("redirect_uris", []).append(redirect_uri)
     client.setdefault("post_logout_redirect_uris", []).append(post_logout_uri)
@@ -84,7 +83,7 @@ def start(report: Report, login_email: str | None = None, seed_path: str | None 
     """Start LocalScalekit on a free port; return it and Settings built from it. `register` is a
     (redirect URI, post-logout URI) pair to allow in addition to the seed's own."""
     with report.check("local environment") as c:
-        scalekit_local, _ = _import()
+        scalekit_local = _import()
         temp_seed = _seed_with_uris(seed_path, *register) if register else None
         try:
             env = scalekit_local.LocalScalekit(port=0, host="127.0.0.1", tls=True, seed_path=temp_seed or seed_path,

@@ -41,8 +41,7 @@ def local_resource_url(seed_path: str | None, resource: str) -> str:
     """--local without --mcp-url: the resource's first URL in the local environment's seed."""
     from . import local
 
-    _, seed_module = local._import()
-    seed = seed_module.load_seed(seed_path)
+    seed = local._import().load_seed(seed_path)
     for res in seed.get("resources", []):
         if res["id"] == resource:
             return res["urls"][0]
