@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from . import directory_sync, faults, hostile_idp, idp_initiated, pages, webhooks
+from . import directory_sync, faults, idp_initiated, pages, webhooks
 from .webhooks import login_data
 from .context import Context
 from .store import STANDARD_SCOPES, AuthCode, AuthRequest, Client, User, new_id
@@ -421,8 +421,11 @@ async def idp_submit(request: Request) -> Response:
         store.finish_auth_request(req.id)
         return error_redirect(req, "access_denied", "the user cancelled the login at the identity provider")
     email = (form.get("email") or "").strip().lower()
+    # Only the connection's domains, unless --hostile-idp lets this IdP assert any email: many IdPs let
+    # an IT admin create a user with any address, so an app must not let the asserted email pick an
+    # existing account. Whether the hosted service checks it in modular SSO is undocumented.
     if "@" not in email or (email.rsplit("@", 1)[1] not in connection.domains
-                            and not hostile_idp.asserts_any_email(store, connection.id)):
+                            and connection.id not in store.hostile_idp_connections):
         return _idp_page(request, req, connection, email, "This identity provider only signs in users of: "
                          + (", ".join(connection.domains) or "no domains"), 400)
     user = store.provision_user(email, connection.organization_id)

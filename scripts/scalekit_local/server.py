@@ -57,12 +57,10 @@ class Environment:
         # printed as SCALEKIT_WEBHOOK_SECRET: the secret of the first --webhook-url
         self.webhook_secret = webhook_secret(seed, webhook_urls[0]) if webhook_urls else None
         self.store = Store(seed)
-        from . import hostile_idp
-
-        try:
-            hostile_idp.enable(self.store, hostile_idp_connections)
-        except ValueError as exc:
-            raise StartupError(str(exc), 2) from None
+        for connection_id in hostile_idp_connections:
+            if self.store.connection(connection_id) is None:
+                raise StartupError(f"--hostile-idp: unknown connection {connection_id!r}", 2)
+            self.store.hostile_idp_connections.add(connection_id)
         auto_user = None
         if auto_login:
             user = self.store.user_by_email(auto_login)

@@ -241,6 +241,8 @@ class Store:
                                 [d.lower() for d in c.get("domains", [])], c.get("enabled", True))
             for c in seed.get("connections", [])
         }
+        # --hostile-idp: connections whose identity-provider page accepts any email (oauth.py idp_submit)
+        self.hostile_idp_connections: set[str] = set()
         self.users: dict[str, User] = {}
         for u in seed.get("users", []):
             self.users[u["id"]] = User(
