@@ -128,9 +128,9 @@ class Environment:
     async def start(self) -> None:
         import uvicorn
 
-        from .front import Front
+        from .listener.front import Front
         from .grpc_server import build_server
-        from .header_deadline import HeaderDeadlineProtocol
+        from .listener.header_deadline import HeaderDeadlineProtocol
         from .oauth import build_app
 
         loop = asyncio.get_running_loop()

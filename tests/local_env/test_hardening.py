@@ -204,7 +204,8 @@ def test_a_huge_metadata_document_is_not_read_past_the_limit(http, hostile):
 @pytest.fixture
 def quick_deadline_env(tmp_path, monkeypatch):
     """An in-process instance whose header deadline is 1 s (10 s in normal use)."""
-    from scalekit_local import LocalScalekit, header_deadline
+    from scalekit_local import LocalScalekit
+    from scalekit_local.listener import header_deadline
 
     monkeypatch.setattr(header_deadline, "HEADER_TIMEOUT", 1.0)
     env = LocalScalekit(data_dir=tmp_path / "data").start()
