@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from .store import Store
-from .tokens import TokenIssuer
+from .keys.tokens import TokenIssuer
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost")
 

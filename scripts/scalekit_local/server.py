@@ -9,11 +9,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from . import datadir
+from .keys import datadir
 from .context import LOOPBACK_NAMES, Context
 from .seed import SeedError, add_registrations, load_seed, webhook_secret
 from .store import Store
-from .tokens import TokenIssuer
+from .keys.tokens import TokenIssuer
 
 log = logging.getLogger("scalekit_local")
 
