@@ -38,7 +38,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from .seed import DEFAULT_SEED_PATH, SeedError, load_seed
+from .state.seed import DEFAULT_SEED_PATH, SeedError, load_seed
 from .server import Environment, StartupError
 
 __all__ = ["LocalScalekit", "StartupError", "SeedError", "load_seed", "DEFAULT_SEED_PATH"]

@@ -69,7 +69,7 @@ class _Parser(argparse.ArgumentParser):
     """Loads the default seed for the epilog only when help is printed (keeps startup quick)."""
 
     def format_help(self) -> str:
-        from .seed import load_seed
+        from .state.seed import load_seed
 
         try:
             seed = "default seed (used without --seed):\n" + seed_summary(load_seed(None))

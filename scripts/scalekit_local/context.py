@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from .store import Store
+from .state.store import Store
 from .keys.tokens import TokenIssuer
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost")

@@ -226,8 +226,8 @@ def sdk_http_paths() -> dict[str, set[str]]:
 # ---- the environment --------------------------------------------------------------------------------
 def _context():
     from scalekit_local.context import Context
-    from scalekit_local.seed import load_seed
-    from scalekit_local.store import Store
+    from scalekit_local.state.seed import load_seed
+    from scalekit_local.state.store import Store
 
     return Context(store=Store(load_seed()), tokens=None, tls=True, host="127.0.0.1", port=8443)
 

@@ -22,7 +22,7 @@ import secrets
 import time
 from typing import Any
 
-from .records import Directory, DirectoryGroup, DirectoryUser
+from .state.records import Directory, DirectoryGroup, DirectoryUser
 from .safe_input import loads_json
 from .webhooks import rfc3339
 

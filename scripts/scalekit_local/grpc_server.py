@@ -17,7 +17,7 @@ import grpc
 
 from .context import Context
 from .faults import FaultInterceptor
-from .persistence import ChangeInterceptor
+from .state.persistence import ChangeInterceptor
 
 log = logging.getLogger("scalekit_local.grpc")
 

@@ -24,7 +24,7 @@ from starlette.routing import Route
 from . import directory_sync, faults, idp_initiated, pages, webhooks
 from .webhooks import login_data
 from .context import Context
-from .store import STANDARD_SCOPES, AuthCode, AuthRequest, Client, User, new_id
+from .state.store import STANDARD_SCOPES, AuthCode, AuthRequest, Client, User, new_id
 
 log = logging.getLogger("scalekit_local.http")
 
@@ -769,7 +769,7 @@ def build_app(ctx: Context) -> Starlette:
     from .admin_guard import AdminGuard
 
     app.add_middleware(AdminGuard)  # /_local/ refuses cross-site requests (admin_guard.py)
-    from .persistence import ChangeMarker
+    from .state.persistence import ChangeMarker
 
     app.add_middleware(ChangeMarker)  # --persist: compare management objects after a change
     app.add_middleware(CollapseSlashes)

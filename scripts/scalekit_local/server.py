@@ -11,8 +11,8 @@ from pathlib import Path
 
 from .keys import datadir
 from .context import LOOPBACK_NAMES, Context
-from .seed import SeedError, add_registrations, load_seed, webhook_secret
-from .store import Store
+from .state.seed import SeedError, add_registrations, load_seed, webhook_secret
+from .state.store import Store
 from .keys.tokens import TokenIssuer
 
 log = logging.getLogger("scalekit_local")
@@ -74,7 +74,7 @@ class Environment:
             raise StartupError(f"cannot prepare the data folder: {exc}", 2) from None
         self.persister = None  # --persist: state in <data folder>/state.sqlite3 (persistence.py)
         if persist:
-            from .persistence import STATE_FILE, Persister
+            from .state.persistence import STATE_FILE, Persister
 
             try:
                 self.persister = Persister(self.data.path / STATE_FILE, self.store)

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from scalekit_local.seed import DEFAULT_SEED_PATH
+from scalekit_local.state.seed import DEFAULT_SEED_PATH
 
 from .helpers import (ACME_ORG, ACME_SAML, GLOBEX_OIDC, GLOBEX_ORG, PASSWORD_CONN, QuietHandler, loopback_base,
                       pkce_pair, query_of, serve_on_loopback)

@@ -6,7 +6,7 @@ import json
 import jsonschema
 import pytest
 import yaml
-from scalekit_local.seed import DEFAULT_SEED_PATH, SCHEMA_PATH, SeedError, load_seed
+from scalekit_local.state.seed import DEFAULT_SEED_PATH, SCHEMA_PATH, SeedError, load_seed
 
 GOOD_CLIENT = "  - {id: skc_123456, secret: s3cret-s3cret, type: environment}\n"
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from scalekit_local.seed import DEFAULT_SEED_PATH, SeedError, add_registrations, load_seed, webhook_secret
+from scalekit_local.state.seed import DEFAULT_SEED_PATH, SeedError, add_registrations, load_seed, webhook_secret
 
 from .helpers import ACME_ORG, ACME_SAML, GLOBEX_OIDC, authorize_params, env_client, query_of, sdk_client, trusting
 from .test_webhooks import receiver

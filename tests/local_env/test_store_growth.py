@@ -16,8 +16,8 @@ PASSWORD_CONN = "conn_70000000000000101"
 
 @pytest.fixture
 def store():
-    from scalekit_local.seed import load_seed
-    from scalekit_local.store import Store
+    from scalekit_local.state.seed import load_seed
+    from scalekit_local.state.store import Store
 
     return Store(load_seed())
 
@@ -27,7 +27,7 @@ def clock(monkeypatch):
     """The store's clock, moved by hand."""
     import time
 
-    from scalekit_local import store as store_module
+    from scalekit_local.state import store as store_module
 
     state = types.SimpleNamespace(now=time.time())
     monkeypatch.setattr(store_module, "now", lambda: state.now)
@@ -45,7 +45,7 @@ def login(store, n: int = 1) -> list[str]:
 
 
 def test_ended_sessions_and_their_refresh_tokens_are_pruned(store, clock):
-    from scalekit_local.store import ENDED_SESSION_RETENTION
+    from scalekit_local.state.store import ENDED_SESSION_RETENTION
 
     ended = login(store, 50)
     for session_id in ended:
@@ -69,7 +69,7 @@ def test_revoked_token_ids_are_forgotten_after_the_token_expired(store, clock):
 
 
 def test_expired_codes_and_login_requests_are_pruned(store, clock):
-    from scalekit_local.store import CODE_REPLAY_WINDOW, AuthCode, AuthRequest
+    from scalekit_local.state.store import CODE_REPLAY_WINDOW, AuthCode, AuthRequest
 
     for i in range(300):
         store.add_code(AuthCode(f"code{i}", "skc", "http://x/cb", ALICE_ID, ACME, "ses_1", PASSWORD_CONN, ["openid"],
@@ -83,7 +83,7 @@ def test_expired_codes_and_login_requests_are_pruned(store, clock):
 
 
 def test_a_save_writes_what_changed_not_the_whole_state(store, tmp_path, monkeypatch):
-    from scalekit_local import persistence
+    from scalekit_local.state import persistence
 
     saver = persistence.Persister(tmp_path / "state.sqlite3", store)
     saver.load()

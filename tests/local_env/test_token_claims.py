@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import jwt
 import pytest
-from scalekit_local.seed import SeedError, add_registrations, load_seed
+from scalekit_local.state.seed import SeedError, add_registrations, load_seed
 
 from .helpers import ACME_ORG, GLOBEX_ORG, env_client, exchange, headless_code
 

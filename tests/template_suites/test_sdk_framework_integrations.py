@@ -17,7 +17,7 @@ import pytest
 import yaml
 from scalekit_checks import webapp
 from scalekit_checks.report import CheckFailed
-from scalekit_local.seed import DEFAULT_SEED_PATH
+from scalekit_local.state.seed import DEFAULT_SEED_PATH
 
 from . import launcher
 

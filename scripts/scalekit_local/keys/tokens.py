@@ -9,7 +9,7 @@ from typing import Any
 import jwt
 from jwt.algorithms import RSAAlgorithm
 
-from ..store import Client, Store, User, new_id
+from ..state.store import Client, Store, User, new_id
 
 
 class TokenIssuer:

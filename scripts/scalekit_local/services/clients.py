@@ -10,7 +10,7 @@ import secrets
 
 import grpc
 
-from ..store import Client, new_id, now
+from ..state.store import Client, new_id, now
 from . import servicer
 from ._util import invalid, not_found, paginate, require_org, ts
 from .resource_clients import ResourceClients

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import grpc
 
-from ..records import EnvConnection, sync_connection_domains
-from ..store import Connection, new_id, now
+from ..state.records import EnvConnection, sync_connection_domains
+from ..state.store import Connection, new_id, now
 from . import servicer
 from ._util import invalid, not_found, paginate, require_org, ts
 

@@ -6,8 +6,8 @@ import secrets
 
 import grpc
 
-from ..records import Domain, sync_connection_domains
-from ..store import new_id, now
+from ..state.records import Domain, sync_connection_domains
+from ..state.store import new_id, now
 from . import servicer
 from ._util import DOMAIN, conflict, invalid, not_found, require_org, ts
 

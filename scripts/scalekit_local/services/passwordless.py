@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 
 import grpc
 
-from ..records import env_settings
+from ..state.records import env_settings
 from ..safe_input import split_url
 from . import abort_with_error, servicer
 from ._util import check_email, invalid, not_found

@@ -13,8 +13,8 @@ import re
 
 import grpc
 
-from ..records import Permission, env_settings
-from ..store import Role, now
+from ..state.records import Permission, env_settings
+from ..state.store import Role, now
 from . import abort_with_error, servicer
 from ._util import invalid, not_found, paginate, require_org, ts
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import grpc
 
-from ..records import env_settings, org_settings
-from ..store import Membership, User, new_id, now
+from ..state.records import env_settings, org_settings
+from ..state.store import Membership, User, new_id, now
 from ..webhooks import membership_data, user_json
 from . import abort_with_error, servicer
 from ._util import check_email, conflict, invalid, not_found, paginate, require_org, ts

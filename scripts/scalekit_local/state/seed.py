@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = PACKAGE_DIR / "seed.schema.json"
 DEFAULT_SEED_PATH = PACKAGE_DIR / "default_seed.yaml"
 
@@ -124,7 +124,7 @@ def add_registrations(data: dict, *, redirect_uris=(), post_logout_redirect_uris
             existing["custom_auth"] = {"login_url": mcp_login_url, "connection_id": f"conn_{number:017d}"}
         ids[url] = existing["id"]
     for spec in token_claims:
-        from .keys.token_claims import TokenClaimError, parse
+        from ..keys.token_claims import TokenClaimError, parse
 
         try:
             claim = parse(spec)
@@ -160,7 +160,7 @@ def _check_references(data: dict) -> None:
     roles = {r["name"] for r in data.get("roles", [])}
     _unique(data.get("roles", []), "name", "roles")
 
-    from .keys.token_claims import TokenClaimError, make
+    from ..keys.token_claims import TokenClaimError, make
 
     claims = data.get("environment", {}).get("token_claims", [])
     _unique(claims, "key", "environment.token_claims")

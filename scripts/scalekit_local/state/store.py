@@ -212,7 +212,7 @@ class Store:
             p["provider"]: Provider(p["provider"], p["connection_id"], p.get("enabled", True))
             for p in env.get("providers", [])
         }
-        from .keys.token_claims import make as make_claim
+        from ..keys.token_claims import make as make_claim
 
         self.token_claims = [make_claim(c["key"], c["expression"]) for c in env.get("token_claims", [])]
         self.clients: dict[str, Client] = {}
@@ -276,12 +276,12 @@ class Store:
         self.management_dirty = True  # management objects may have changed since the last save
         # Event bus + webhook deliveries (webhooks.py: store.events.emit(type, data, organization_id=None))
         # and injected faults (faults.py).
-        from .faults import FaultRegistry
-        from .webhooks import EventBus
+        from ..faults import FaultRegistry
+        from ..webhooks import EventBus
 
         self.events = EventBus(endpoints=seed.get("webhooks", []))
         self.faults = FaultRegistry()
-        from .mailbox import Mailbox
+        from ..mailbox import Mailbox
 
         self.mailbox = Mailbox()  # emails the environment would send (mailbox.py)
 
