@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.mcp_login_url and not args.mcp_resource:
         parser.error("--mcp-login-url needs --mcp-resource (the MCP server that keeps its own login)")
-    from .faults import FaultError, FaultRegistry
+    from .cross.faults import FaultError, FaultRegistry
 
     for spec in args.fault:  # checked before starting: a bad spec exits 2 with one line
         try:

@@ -16,7 +16,7 @@ from concurrent import futures
 import grpc
 
 from .context import Context
-from .faults import FaultInterceptor
+from .cross.faults import FaultInterceptor
 from .state.persistence import ChangeInterceptor
 
 log = logging.getLogger("scalekit_local.grpc")

@@ -21,8 +21,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from . import directory_sync, faults, idp_initiated, pages, webhooks
-from .webhooks import login_data
+from . import directory_sync, idp_initiated, pages
+from .cross import faults, webhooks
+from .cross.webhooks import login_data
 from .context import Context
 from .state.store import STANDARD_SCOPES, AuthCode, AuthRequest, Client, User, new_id
 
@@ -760,7 +761,7 @@ def build_app(ctx: Context) -> Starlette:
     from . import portal  # management API: admin portal page and admin routes
 
     routes += portal.routes()
-    from . import mailbox  # passwordless emails and invitations, readable at /_local/mailbox
+    from .cross import mailbox  # passwordless emails and invitations, readable at /_local/mailbox
 
     routes += mailbox.routes()
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found, 500: server_error})

@@ -180,7 +180,7 @@ def test_directory_events_are_signed_for_both_sdks(env, admin):
 
 
 def test_tampered_stale_or_foreign_deliveries_are_refused_by_both_sdks(env, admin):
-    from scalekit_local.webhooks import new_secret, sign
+    from scalekit_local.cross.webhooks import new_secret, sign
 
     with receiver() as r:
         endpoint = register(admin, r.url)
@@ -306,7 +306,7 @@ def test_seeded_endpoint_and_social_signup_events(tmp_path):
     """A seed's `webhooks` entry; a social sign-up emits organization, user, membership and signup events."""
     import yaml
     from scalekit_local import DEFAULT_SEED_PATH, LocalScalekit
-    from scalekit_local.webhooks import new_secret
+    from scalekit_local.cross.webhooks import new_secret
 
     secret = new_secret()
     with receiver() as r:

@@ -8,7 +8,7 @@ import grpc
 from ..state.records import PORTAL_LINK_TTL, PortalLink, org_settings
 from ..safe_input import split_url
 from ..state.store import Organization, new_id, now
-from ..webhooks import organization_json
+from ..cross.webhooks import organization_json
 from . import servicer
 from ._util import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, conflict, invalid, not_found, paginate, require_org, ts
 

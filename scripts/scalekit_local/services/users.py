@@ -13,7 +13,7 @@ import grpc
 
 from ..state.records import env_settings, org_settings
 from ..state.store import Membership, User, new_id, now
-from ..webhooks import membership_data, user_json
+from ..cross.webhooks import membership_data, user_json
 from . import abort_with_error, servicer
 from ._util import check_email, conflict, invalid, not_found, paginate, require_org, ts
 

@@ -276,12 +276,12 @@ class Store:
         self.management_dirty = True  # management objects may have changed since the last save
         # Event bus + webhook deliveries (webhooks.py: store.events.emit(type, data, organization_id=None))
         # and injected faults (faults.py).
-        from ..faults import FaultRegistry
-        from ..webhooks import EventBus
+        from ..cross.faults import FaultRegistry
+        from ..cross.webhooks import EventBus
 
         self.events = EventBus(endpoints=seed.get("webhooks", []))
         self.faults = FaultRegistry()
-        from ..mailbox import Mailbox
+        from ..cross.mailbox import Mailbox
 
         self.mailbox = Mailbox()  # emails the environment would send (mailbox.py)
 

@@ -54,7 +54,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from .safe_input import loads_json
+from ..safe_input import loads_json
 
 log = logging.getLogger("scalekit_local.webhooks")
 
