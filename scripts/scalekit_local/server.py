@@ -131,7 +131,7 @@ class Environment:
         from .listener.front import Front
         from .grpc_server import build_server
         from .listener.header_deadline import HeaderDeadlineProtocol
-        from .oauth import build_app
+        from .endpoints.oauth import build_app
 
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(_quiet_exception_handler)

@@ -19,7 +19,7 @@ def register(server: grpc.Server, ctx) -> None:
     from scalekit.v1.auth import auth_pb2 as pb
     from scalekit.v1.auth import auth_pb2_grpc as pb_grpc
 
-    from ..bridge import BridgeError, post_user_details
+    from ..endpoints.bridge import BridgeError, post_user_details
 
     class Auth:
         def UpdateLoginUserDetails(self, request, context):

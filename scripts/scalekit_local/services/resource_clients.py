@@ -39,7 +39,7 @@ class ResourceClients:
 
     # ---- helpers ----------------------------------------------------------------------------------
     def _state(self):
-        from .. import mcp_as  # the MCP authorization server's state: resources and clients
+        from ..endpoints import mcp_as  # the MCP authorization server's state: resources and clients
 
         return mcp_as.state(self._ctx)
 
@@ -88,7 +88,7 @@ class ResourceClients:
             is_cimd=client.resource_id is None, metadata_uri=client.id if client.resource_id is None else "")
 
     def _redirect_uris(self, context, uris) -> list[str]:
-        from ..mcp_as import redirect_uri_problem
+        from ..endpoints.mcp_as import redirect_uri_problem
 
         for uri in uris:
             problem = redirect_uri_problem(uri)
@@ -117,7 +117,7 @@ class ResourceClients:
 
     # ---- resource clients ---------------------------------------------------------------------------
     def CreateResourceClient(self, request, context):
-        from ..mcp_as import McpClient
+        from ..endpoints.mcp_as import McpClient
 
         resource = self._resource(context, request.resource_id)
         spec = request.client

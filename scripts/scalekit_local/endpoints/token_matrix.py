@@ -48,7 +48,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .state.store import new_id
+from ..state.store import new_id
 
 KINDS = ("mcp", "user", "m2m", "id")
 FIELDS = {"kind", "audience", "scopes", "required_scope", "issuer", "ttl", "subject", "client_id"}

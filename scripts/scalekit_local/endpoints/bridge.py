@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from . import mcp_as, pages
 from .oauth import NO_STORE, ctx_of
-from .safe_input import loads_json
+from ..safe_input import loads_json
 
 MAX_BODY = 16 * 1024
 

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from .safe_input import loads_json
+from ..safe_input import loads_json
 
 
 def _store(request: Request):
@@ -114,7 +114,7 @@ async def set_password(request: Request) -> Response:
 
 
 async def verify_domain_route(request: Request) -> Response:
-    from .services.domains import verify_domain
+    from ..services.domains import verify_domain
 
     store = _store(request)
     dom = store.domains.get(request.path_params["domain_id"])

@@ -21,11 +21,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from . import directory_sync, idp_initiated, pages
-from .cross import faults, webhooks
-from .cross.webhooks import login_data
-from .context import Context
-from .state.store import STANDARD_SCOPES, AuthCode, AuthRequest, Client, User, new_id
+from .. import directory_sync
+from . import idp_initiated, pages
+from ..cross import faults, webhooks
+from ..cross.webhooks import login_data
+from ..context import Context
+from ..state.store import STANDARD_SCOPES, AuthCode, AuthRequest, Client, User, new_id
 
 log = logging.getLogger("scalekit_local.http")
 
@@ -761,7 +762,7 @@ def build_app(ctx: Context) -> Starlette:
     from . import portal  # management API: admin portal page and admin routes
 
     routes += portal.routes()
-    from .cross import mailbox  # passwordless emails and invitations, readable at /_local/mailbox
+    from ..cross import mailbox  # passwordless emails and invitations, readable at /_local/mailbox
 
     routes += mailbox.routes()
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found, 500: server_error})
@@ -770,7 +771,7 @@ def build_app(ctx: Context) -> Starlette:
     from .admin_guard import AdminGuard
 
     app.add_middleware(AdminGuard)  # /_local/ refuses cross-site requests (admin_guard.py)
-    from .state.persistence import ChangeMarker
+    from ..state.persistence import ChangeMarker
 
     app.add_middleware(ChangeMarker)  # --persist: compare management objects after a change
     app.add_middleware(CollapseSlashes)

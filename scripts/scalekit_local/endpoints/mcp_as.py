@@ -44,9 +44,9 @@ from . import pages
 from .oauth import (NO_STORE, PKCE_CHALLENGE, PKCE_VERIFIER, OAuthError, Params, check_taken_code, code_user, ctx_of,
                     error_redirect, found_or_page, issuer, json_error, redirect, refresh_scopes_and_user,
                     remember_access_token, request_params, s256, set_session_cookie, submitted_form, with_query)
-from .state.records import record_consent
-from .safe_input import loads_json, split_url
-from .state.store import STANDARD_SCOPES, new_id
+from ..state.records import record_consent
+from ..safe_input import loads_json, split_url
+from ..state.store import STANDARD_SCOPES, new_id
 
 log = logging.getLogger("scalekit_local.mcp")
 
