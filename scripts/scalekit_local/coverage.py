@@ -225,7 +225,7 @@ def sdk_http_paths() -> dict[str, set[str]]:
 
 # ---- the environment --------------------------------------------------------------------------------
 def _context():
-    from scalekit_local.context import Context
+    from scalekit_local.domain.context import Context
     from scalekit_local.state.seed import load_seed
     from scalekit_local.state.store import Store
 

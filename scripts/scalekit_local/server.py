@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from .keys import datadir
-from .context import LOOPBACK_NAMES, Context
+from .domain.context import LOOPBACK_NAMES, Context
 from .state.seed import SeedError, add_registrations, load_seed, webhook_secret
 from .state.store import Store
 from .keys.tokens import TokenIssuer
@@ -129,7 +129,7 @@ class Environment:
         import uvicorn
 
         from .listener.front import Front
-        from .grpc_server import build_server
+        from .services.grpc_server import build_server
         from .listener.header_deadline import HeaderDeadlineProtocol
         from .endpoints.oauth import build_app
 

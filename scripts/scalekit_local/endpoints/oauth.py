@@ -21,11 +21,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import directory_sync
+from ..domain import directory_sync
 from . import idp_initiated, pages
 from ..cross import faults, webhooks
 from ..cross.webhooks import login_data
-from ..context import Context
+from ..domain.context import Context
 from ..state.store import STANDARD_SCOPES, AuthCode, AuthRequest, Client, User, new_id
 
 log = logging.getLogger("scalekit_local.http")

@@ -15,9 +15,9 @@ from concurrent import futures
 
 import grpc
 
-from .context import Context
-from .cross.faults import FaultInterceptor
-from .state.persistence import ChangeInterceptor
+from ..domain.context import Context
+from ..cross.faults import FaultInterceptor
+from ..state.persistence import ChangeInterceptor
 
 log = logging.getLogger("scalekit_local.grpc")
 
@@ -77,7 +77,7 @@ class AuthInterceptor(grpc.ServerInterceptor):
 
 def build_server(ctx: Context, address: str) -> grpc.Server:
     """A grpcio server listening on `address` (e.g. unix:/tmp/x/grpc.sock), not started."""
-    from .services import register_all
+    from . import register_all
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="sk-grpc"),
                          interceptors=[AuthInterceptor(ctx), FaultInterceptor(ctx), ChangeInterceptor(ctx.store)],

@@ -1,0 +1,1 @@
+"""Operations that the HTTP endpoints and the gRPC services both call, and the Context they run in."""
