@@ -38,8 +38,8 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from .state.seed import DEFAULT_SEED_PATH, SeedError, load_seed
 from .server import Environment, StartupError
+from .state.seed import DEFAULT_SEED_PATH, SeedError, load_seed
 
 __all__ = ["LocalScalekit", "StartupError", "SeedError", "load_seed", "DEFAULT_SEED_PATH"]
 

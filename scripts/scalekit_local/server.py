@@ -9,11 +9,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .keys import datadir
 from .domain.context import LOOPBACK_NAMES, Context
+from .keys import datadir
+from .keys.tokens import TokenIssuer
 from .state.seed import SeedError, add_registrations, load_seed, webhook_secret
 from .state.store import Store
-from .keys.tokens import TokenIssuer
 
 log = logging.getLogger("scalekit_local")
 
@@ -128,10 +128,10 @@ class Environment:
     async def start(self) -> None:
         import uvicorn
 
-        from .listener.front import Front
-        from .services.grpc_server import build_server
-        from .listener.header_deadline import HeaderDeadlineProtocol
         from .endpoints.oauth import build_app
+        from .listener.front import Front
+        from .listener.header_deadline import HeaderDeadlineProtocol
+        from .services.grpc_server import build_server
 
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(_quiet_exception_handler)

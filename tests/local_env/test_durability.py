@@ -22,9 +22,11 @@ BOB_ID = "usr_70000000000003002"
 
 def large_state(path: Path, sessions: int, users: int) -> None:
     """A state file holding the default seed plus many sessions, refresh tokens and users."""
+    from scalekit_local.ids import new_id
     from scalekit_local.state.persistence import Persister
+    from scalekit_local.state.records import Membership, User
     from scalekit_local.state.seed import load_seed
-    from scalekit_local.state.store import Membership, Store, User, new_id
+    from scalekit_local.state.store import Store
 
     store = Store(load_seed())
     for i in range(users):

@@ -69,7 +69,8 @@ def test_revoked_token_ids_are_forgotten_after_the_token_expired(store, clock):
 
 
 def test_expired_codes_and_login_requests_are_pruned(store, clock):
-    from scalekit_local.state.store import CODE_REPLAY_WINDOW, AuthCode, AuthRequest
+    from scalekit_local.state.records import AuthCode, AuthRequest
+    from scalekit_local.state.store import CODE_REPLAY_WINDOW
 
     for i in range(300):
         store.add_code(AuthCode(f"code{i}", "skc", "http://x/cb", ALICE_ID, ACME, "ses_1", PASSWORD_CONN, ["openid"],

@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ..state.store import Store
 from ..keys.tokens import TokenIssuer
+from ..state.store import Store
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost")
 

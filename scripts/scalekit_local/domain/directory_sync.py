@@ -22,9 +22,9 @@ import secrets
 import time
 from typing import Any
 
-from ..state.records import Directory, DirectoryGroup, DirectoryUser
-from ..safe_input import loads_json
 from ..cross.webhooks import rfc3339
+from ..safe_input import loads_json
+from ..state.records import Directory, DirectoryGroup, DirectoryUser
 
 USER_FIELDS = {"email", "given_name", "family_name", "active", "external_id", "groups", "organization_id", "roles"}
 GROUP_FIELDS = {"display_name", "external_id", "organization_id"}

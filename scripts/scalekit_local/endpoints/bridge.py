@@ -23,9 +23,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..safe_input import loads_json
 from . import mcp_as, pages
 from .oauth import NO_STORE, ctx_of
-from ..safe_input import loads_json
 
 MAX_BODY = 16 * 1024
 

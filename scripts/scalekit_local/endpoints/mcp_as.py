@@ -40,13 +40,32 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import pages
-from .oauth import (NO_STORE, PKCE_CHALLENGE, PKCE_VERIFIER, OAuthError, Params, check_taken_code, code_user, ctx_of,
-                    error_redirect, found_or_page, issuer, json_error, redirect, refresh_scopes_and_user,
-                    remember_access_token, request_params, s256, set_session_cookie, submitted_form, with_query)
-from ..state.records import record_consent
+from ..ids import new_id
 from ..safe_input import loads_json, split_url
-from ..state.store import STANDARD_SCOPES, new_id
+from ..state.records import STANDARD_SCOPES
+from . import pages
+from .oauth import (
+    NO_STORE,
+    PKCE_CHALLENGE,
+    PKCE_VERIFIER,
+    OAuthError,
+    Params,
+    check_taken_code,
+    code_user,
+    ctx_of,
+    error_redirect,
+    found_or_page,
+    issuer,
+    json_error,
+    redirect,
+    refresh_scopes_and_user,
+    remember_access_token,
+    request_params,
+    s256,
+    set_session_cookie,
+    submitted_form,
+    with_query,
+)
 
 log = logging.getLogger("scalekit_local.mcp")
 
@@ -597,7 +616,7 @@ def approve(request: Request, pending: Pending) -> Response:
                    expires_at=time.time() + ctx.code_ttl)
     st.add_code(code)
     st.finish(pending.id)
-    record_consent(ctx.store, pending.client_id, resource.id, pending.user_id, pending.scopes)
+    ctx.store.record_consent(pending.client_id, resource.id, pending.user_id, pending.scopes)
     ctx.store.count("mcp.logins")
     response = redirect(with_query(pending.redirect_uri, {"code": code.code, "state": pending.state,
                                                           "iss": resource_issuer(pending.base, resource)}))

@@ -21,12 +21,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from ..domain import directory_sync
-from . import idp_initiated, pages
 from ..cross import faults, webhooks
 from ..cross.webhooks import login_data
+from ..domain import directory_sync
 from ..domain.context import Context
-from ..state.store import STANDARD_SCOPES, AuthCode, AuthRequest, Client, User, new_id
+from ..ids import new_id
+from ..state.records import STANDARD_SCOPES, AuthCode, AuthRequest, Client, User
+from . import idp_initiated, pages
 
 log = logging.getLogger("scalekit_local.http")
 

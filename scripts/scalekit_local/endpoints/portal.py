@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from ..domain.domains import verify_domain
 from ..safe_input import loads_json
 
 
@@ -114,8 +115,6 @@ async def set_password(request: Request) -> Response:
 
 
 async def verify_domain_route(request: Request) -> Response:
-    from ..services.domains import verify_domain
-
     store = _store(request)
     dom = store.domains.get(request.path_params["domain_id"])
     if dom is None:

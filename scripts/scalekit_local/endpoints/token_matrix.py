@@ -37,7 +37,6 @@ import hashlib
 import hmac
 import json
 import re
-import secrets
 import threading
 import time
 from typing import Any
@@ -48,7 +47,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..state.store import new_id
+from ..ids import new_id
 
 KINDS = ("mcp", "user", "m2m", "id")
 FIELDS = {"kind", "audience", "scopes", "required_scope", "issuer", "ttl", "subject", "client_id"}

@@ -9,7 +9,7 @@ from typing import Any
 import jwt
 from jwt.algorithms import RSAAlgorithm
 
-from ..state.store import Client, Store, User, new_id
+from ..ids import new_id
 
 
 class TokenIssuer:
@@ -40,11 +40,11 @@ class TokenIssuer:
         issued = int(time.time())
         return {"iat": issued, "nbf": issued, "exp": issued + ttl}
 
-    def client_ttl(self, client: Client) -> int:
+    def client_ttl(self, client) -> int:
         """Lifetime of a client_credentials token: the client's own expiry, else the environment's."""
         return client.expiry or self.access_token_ttl
 
-    def client_token(self, issuer: str, client: Client, scopes: list[str]) -> str:
+    def client_token(self, issuer: str, client, scopes: list[str]) -> str:
         claims: dict[str, Any] = {
             "iss": issuer, "sub": client.id, "client_id": client.id, "jti": new_id("tkn"),
             **self._times(self.client_ttl(client)),
@@ -62,7 +62,7 @@ class TokenIssuer:
             claims["custom_claims"] = dict(client.custom_claims)
         return self.sign(claims)
 
-    def user_tokens(self, issuer: str, store: Store, client: Client, user: User, org_id: str | None,
+    def user_tokens(self, issuer: str, store, client, user, org_id: str | None,
                     session_id: str, connection_id: str, scopes: list[str], nonce: str | None) -> tuple[str, str]:
         """(access_token, id_token) for a user login or refresh.
 

@@ -17,8 +17,8 @@ import secrets
 
 import grpc
 
+from ..ids import new_id, now
 from ..state.records import ApiToken
-from ..state.store import new_id, now
 from . import servicer
 from ._util import invalid, not_found, paginate, require_org, ts
 

@@ -10,7 +10,8 @@ import secrets
 
 import grpc
 
-from ..state.store import Client, new_id, now
+from ..ids import new_id, now
+from ..state.records import Client
 from . import servicer
 from ._util import invalid, not_found, paginate, require_org, ts
 from .resource_clients import ResourceClients

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import grpc
 
-from ..state.records import EnvConnection, sync_connection_domains
-from ..state.store import Connection, new_id, now
+from ..domain.domains import sync_connection_domains
+from ..ids import new_id, now
+from ..state.records import Connection, EnvConnection
 from . import servicer
 from ._util import invalid, not_found, paginate, require_org, ts
 

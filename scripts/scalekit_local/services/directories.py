@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import grpc
 
+from ..ids import new_id
 from ..state.records import Directory
-from ..state.store import new_id
 from . import servicer
 from ._util import invalid, not_found, paginate, require_org, ts
 

@@ -6,17 +6,11 @@ import secrets
 
 import grpc
 
-from ..state.records import Domain, sync_connection_domains
-from ..state.store import new_id, now
+from ..domain.domains import sync_connection_domains, verify_domain
+from ..ids import new_id
+from ..state.records import Domain
 from . import servicer
 from ._util import DOMAIN, conflict, invalid, not_found, require_org, ts
-
-
-def verify_domain(store, dom: Domain) -> None:
-    with store.lock:
-        dom.verification_status = "VERIFIED"
-        dom.updated_at = now()
-        sync_connection_domains(store, dom.organization_id)
 
 
 def register(server: grpc.Server, ctx) -> None:

@@ -15,8 +15,8 @@ from concurrent import futures
 
 import grpc
 
-from ..domain.context import Context
 from ..cross.faults import FaultInterceptor
+from ..domain.context import Context
 from ..state.persistence import ChangeInterceptor
 
 log = logging.getLogger("scalekit_local.grpc")

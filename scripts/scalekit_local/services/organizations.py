@@ -5,10 +5,10 @@ import secrets
 
 import grpc
 
-from ..state.records import PORTAL_LINK_TTL, PortalLink, org_settings
-from ..safe_input import split_url
-from ..state.store import Organization, new_id, now
 from ..cross.webhooks import organization_json
+from ..ids import new_id, now
+from ..safe_input import split_url
+from ..state.records import PORTAL_LINK_TTL, Organization, PortalLink
 from . import servicer
 from ._util import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, conflict, invalid, not_found, paginate, require_org, ts
 
@@ -185,7 +185,7 @@ def register(server: grpc.Server, ctx) -> None:
 
         def UpdateOrganizationSettings(self, request, context):
             org = require_org(context, store, request.id)
-            settings = org_settings(store, org.id)
+            settings = store.organization_settings(org.id)
             with store.lock:
                 for feature in request.settings.features:
                     if not feature.name:
@@ -196,7 +196,7 @@ def register(server: grpc.Server, ctx) -> None:
 
         def UpsertUserManagementSettings(self, request, context):
             org = require_org(context, store, request.organization_id)
-            settings = org_settings(store, org.id)
+            settings = store.organization_settings(org.id)
             if request.settings.HasField("max_allowed_users"):
                 if request.settings.max_allowed_users.value < 0:
                     invalid(context, "max_allowed_users must not be negative")
@@ -205,11 +205,11 @@ def register(server: grpc.Server, ctx) -> None:
 
         def GetOrganizationUserManagementSetting(self, request, context):
             org = require_org(context, store, request.organization_id)
-            return pb.GetOrganizationUserManagementSettingsResponse(settings=user_mgmt_message(org_settings(store, org.id)))
+            return pb.GetOrganizationUserManagementSettingsResponse(settings=user_mgmt_message(store.organization_settings(org.id)))
 
         def GetOrganizationSessionPolicy(self, request, context):
             org = require_org(context, store, request.organization_id)
-            return pb.GetOrganizationSessionPolicyResponse(policy=policy_message(org_settings(store, org.id)))
+            return pb.GetOrganizationSessionPolicyResponse(policy=policy_message(store.organization_settings(org.id)))
 
         def UpdateOrganizationSessionPolicy(self, request, context):
             org = require_org(context, store, request.organization_id)
@@ -226,7 +226,7 @@ def register(server: grpc.Server, ctx) -> None:
             for name in ("absolute_session_timeout_unit", "idle_session_timeout_unit"):
                 if request.HasField(name) and getattr(request, name):
                     policy[name] = commons_pb2.TimeUnit.Name(getattr(request, name))
-            settings = org_settings(store, org.id)
+            settings = store.organization_settings(org.id)
             with store.lock:
                 settings.session_policy = policy
             return pb.UpdateOrganizationSessionPolicyResponse(policy=policy_message(settings))

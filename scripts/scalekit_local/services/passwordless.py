@@ -22,7 +22,6 @@ from urllib.parse import urlencode
 
 import grpc
 
-from ..state.records import env_settings
 from ..safe_input import split_url
 from . import abort_with_error, servicer
 from ._util import check_email, invalid, not_found
@@ -92,7 +91,7 @@ def register(server: grpc.Server, ctx) -> None:
 
     class Passwordless:
         def SendPasswordlessEmail(self, request, context):
-            settings = env_settings(store)
+            settings = store.environment_settings()
             email = check_email(context, request.email)
             uri = request.magiclink_auth_uri if request.HasField("magiclink_auth_uri") else None
             if settings.passwordless_type in ("LINK", "LINK_OTP"):
@@ -125,7 +124,7 @@ def register(server: grpc.Server, ctx) -> None:
                 req = request_by_id(context, request.auth_request_id)
                 if req.verified:
                     invalid(context, "this passwordless request was already verified; send a new one")
-                if env_settings(store).regenerate_on_resend:
+                if store.environment_settings().regenerate_on_resend:
                     credentials(req)
                 req.expires_at = time.time() + req.expires_in
             deliver(req, {})
@@ -147,7 +146,7 @@ def register(server: grpc.Server, ctx) -> None:
                                 if r.link_token and hmac.compare_digest(r.link_token, given)), None)
                     if req is None:
                         invalid(context, "the magic link is invalid or was replaced by a newer one")
-                    if env_settings(store).enforce_same_browser_origin and not auth_request_id:
+                    if store.environment_settings().enforce_same_browser_origin and not auth_request_id:
                         invalid(context, "auth_request_id is required (same-browser origin is enforced)")
                     if auth_request_id and auth_request_id != req.id:
                         invalid(context, "the magic link does not belong to this auth_request_id")

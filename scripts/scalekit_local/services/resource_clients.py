@@ -21,8 +21,8 @@ from __future__ import annotations
 import secrets
 import time
 
+from ..ids import new_id
 from ..state.records import Consent
-from ..state.store import new_id
 from ._util import invalid, not_found, paginate, ts
 
 MAX_SECRETS = 5

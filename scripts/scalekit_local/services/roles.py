@@ -13,8 +13,8 @@ import re
 
 import grpc
 
-from ..state.records import Permission, env_settings
-from ..state.store import Role, now
+from ..ids import now
+from ..state.records import Permission, Role
 from . import abort_with_error, servicer
 from ._util import invalid, not_found, paginate, require_org, ts
 
@@ -36,7 +36,7 @@ def register(server: grpc.Server, ctx) -> None:
                              update_time=ts(perm.updated_at))
 
     def role_message(role: Role, org_id: str | None = None):
-        settings = env_settings(store)
+        settings = store.environment_settings()
         member = settings.org_default_member_roles.get(org_id or "", settings.default_member_role)
         msg = pb.Role(id=f"role_{role.name}", name=role.name, display_name=role.display_name or role.name,
                       description=role.description, is_org_role=role.organization_id is not None,
@@ -165,7 +165,7 @@ def register(server: grpc.Server, ctx) -> None:
                 invalid(context, "default_creator_role or default_member_role is required")
             with store.lock:
                 roles = {name: find_role(context, name) for name in (creator, member) if name is not None}
-                settings = env_settings(store)
+                settings = store.environment_settings()
                 if creator is not None:
                     settings.default_creator_role = creator
                 if member is not None:
@@ -185,7 +185,7 @@ def register(server: grpc.Server, ctx) -> None:
                 role = store.find_role(request.default_member_role, org.id)
                 if role is None:
                     not_found(context, "ROLE_NOT_FOUND", f"role {request.default_member_role!r} not found")
-                env_settings(store).org_default_member_roles[org.id] = role.name
+                store.environment_settings().org_default_member_roles[org.id] = role.name
                 return pb.UpdateDefaultOrganizationRolesResponse(default_member=role_message(role, org.id))
 
         def DeleteRoleBase(self, request, context):

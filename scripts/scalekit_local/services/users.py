@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import grpc
 
-from ..state.records import env_settings, org_settings
-from ..state.store import Membership, User, new_id, now
 from ..cross.webhooks import membership_data, user_json
+from ..ids import new_id, now
+from ..state.records import Membership, User
 from . import abort_with_error, servicer
 from ._util import check_email, conflict, invalid, not_found, paginate, require_org, ts
-
 
 INVITE_TTL = 15 * 24 * 3600
 PROFILE_FIELDS = ("locale", "phone_number", "preferred_username", "picture", "gender")
@@ -127,12 +126,12 @@ def register(server: grpc.Server, ctx) -> None:
         return out
 
     def default_roles(org_id):
-        settings = env_settings(store)
+        settings = store.environment_settings()
         name = settings.org_default_member_roles.get(org_id, settings.default_member_role)
         return [name] if name and store.find_role(name, org_id) else []
 
     def check_seat(context, org_id):
-        limit = org_settings(store, org_id).max_allowed_users
+        limit = store.organization_settings(org_id).max_allowed_users
         if limit is not None and sum(1 for u in store.users.values() if u.membership(org_id)) >= limit:
             abort_with_error(context, grpc.StatusCode.FAILED_PRECONDITION, "MAX_USERS_LIMIT_REACHED",
                              f"organization {org_id} already has its maximum of {limit} users")

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import grpc
 
-from ..state.store import now
+from ..ids import now
 from . import servicer
 from ._util import invalid, not_found, ts
 

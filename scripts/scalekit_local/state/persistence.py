@@ -31,8 +31,28 @@ from typing import Any
 
 import grpc
 
-from . import records
-from .store import Client, Connection, Membership, Organization, RefreshToken, Role, Session, User
+from .records import (
+    ApiToken,
+    Client,
+    Connection,
+    Consent,
+    Directory,
+    DirectoryGroup,
+    DirectoryUser,
+    Domain,
+    EnvConnection,
+    EnvSettings,
+    Membership,
+    Organization,
+    OrgSettings,
+    Passkey,
+    Permission,
+    PortalLink,
+    RefreshToken,
+    Role,
+    Session,
+    User,
+)
 
 log = logging.getLogger("scalekit_local.persistence")
 
@@ -40,8 +60,8 @@ STATE_FILE = "state.sqlite3"
 FLUSH_INTERVAL = 0.25  # a save starts this often; with a save's own time, within the 0.5 s promise
 NESTED = {
     (User, "memberships"): Membership,
-    (records.Directory, "users"): records.DirectoryUser,
-    (records.Directory, "groups"): records.DirectoryGroup,
+    (Directory, "users"): DirectoryUser,
+    (Directory, "groups"): DirectoryGroup,
 }
 # Saved from the store's journal (store.journal: (kind, id) of what changed); they grow with logins.
 JOURNALED: dict[str, tuple[str, type]] = {
@@ -57,16 +77,16 @@ KINDS: dict[str, tuple[str, type]] = {
     "connection": ("connections", Connection),
     "role": ("roles", Role),
     "client": ("clients", Client),
-    "domain": ("domains", records.Domain),
-    "directory": ("directories", records.Directory),
-    "permission": ("permissions", records.Permission),
-    "portal_link": ("portal_links", records.PortalLink),
-    "org_settings": ("org_settings", records.OrgSettings),
-    "api_token": ("api_tokens", records.ApiToken),
-    "passkey": ("passkeys", records.Passkey),
-    "consent": ("consents", records.Consent),
-    "env_connection": ("env_connections", records.EnvConnection),
-    "env_settings": ("env_settings", records.EnvSettings),
+    "domain": ("domains", Domain),
+    "directory": ("directories", Directory),
+    "permission": ("permissions", Permission),
+    "portal_link": ("portal_links", PortalLink),
+    "org_settings": ("org_settings", OrgSettings),
+    "api_token": ("api_tokens", ApiToken),
+    "passkey": ("passkeys", Passkey),
+    "consent": ("consents", Consent),
+    "env_connection": ("env_connections", EnvConnection),
+    "env_settings": ("env_settings", EnvSettings),
 }
 
 
@@ -94,9 +114,9 @@ def snapshot(store, journaled: bool = True) -> dict[tuple[str, str], str]:
     docs: dict[tuple[str, str], str] = {}
     with store.lock:
         items = [((kind, key), obj) for kind, (attr, _cls) in KINDS.items() if journaled or kind not in JOURNALED
-                 for key, obj in getattr(store, attr, {}).items()]
+                 for key, obj in getattr(store, attr).items()]
         items += [(("org_role", f"{org_id}/{name}"), role)
-                  for org_id, roles in getattr(store, "org_roles", {}).items() for name, role in roles.items()]
+                  for org_id, roles in store.org_roles.items() for name, role in roles.items()]
         if journaled:
             for kind, attr in JOURNALED_SETS.items():
                 docs.update(((kind, key), "true") for key in getattr(store, attr))

@@ -1,20 +1,195 @@
-"""Management objects that only the gRPC management API and the admin portal use.
+"""Every record the local environment keeps, as dataclasses, and the JSON shapes of those records that
+events and webhooks carry. Shapes only: the Store (store.py) holds the records and changes them.
 
-They hang off the Store (store.domains, store.directories, ...) and share its lock, so a change made
-over gRPC is what the HTTP side sees and what persistence.py saves. Seeded from the seed file:
-domains from each connection's `domains` (verified), permissions from the roles' permission lists,
-directories (with users and groups) from `directories`.
+- configuration: clients, organizations, connections, social providers, roles, users and memberships;
+- logins: pending login requests, authorization codes, sessions, refresh tokens;
+- management objects: domains, directories, permissions, portal links, API keys, passkeys, consents,
+  environment connections, environment and organization settings;
+- JSON shapes: organizations, users, memberships, logins and sign-ups as Scalekit's events carry them.
+
+persistence.py saves the durable records as JSON documents of these fields, so a renamed or removed
+field is a change of the state file's format.
 """
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass, field
 from typing import Any
 
-from .store import new_id, now
+from ..ids import new_id, now
 
+STANDARD_SCOPES = ("openid", "profile", "email", "offline_access")
 PORTAL_LINK_TTL = 60  # a generated admin portal link: single use, 1 minute (guides/admin-portal.mdx)
 
 
+# ---- configuration ---------------------------------------------------------------------------------
+@dataclass
+class Client:
+    id: str
+    secret: str
+    type: str  # "environment" | "m2m"
+    name: str = ""
+    redirect_uris: list[str] = field(default_factory=list)
+    post_logout_redirect_uris: list[str] = field(default_factory=list)
+    scopes: list[str] = field(default_factory=list)
+    audience: list[str] = field(default_factory=list)
+    organization_id: str | None = None
+    custom_claims: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+    expiry: int = 0  # seconds a client_credentials token of this client lives (0: the environment's TTL)
+    # Secrets added over the management API: [{"id", "secret", "created_at"}] (services/clients.py).
+    secrets: list[dict[str, Any]] = field(default_factory=list)
+    created_at: float = field(default_factory=now)
+
+    def secret_matches(self, candidate: str) -> bool:
+        candidates = [self.secret] + [s["secret"] for s in self.secrets]
+        return any(c and hmac.compare_digest(c.encode(), candidate.encode()) for c in candidates)
+
+
+@dataclass
+class Organization:
+    id: str
+    display_name: str
+    external_id: str | None = None
+    slug: str | None = None
+    region_code: str = "US"
+    metadata: dict[str, str] = field(default_factory=dict)
+    logo_url: str | None = None
+    created_at: float = field(default_factory=now)
+    updated_at: float = field(default_factory=now)
+
+
+@dataclass
+class Connection:
+    id: str
+    organization_id: str
+    type: str  # SAML | OIDC
+    provider: str = "CUSTOM"
+    domains: list[str] = field(default_factory=list)
+    enabled: bool = True
+
+
+@dataclass
+class Provider:
+    provider: str  # google, github, ...
+    connection_id: str
+    enabled: bool = True
+
+
+@dataclass
+class Role:
+    name: str
+    display_name: str = ""
+    description: str = ""
+    permissions: list[str] = field(default_factory=list)
+    extends: str | None = None           # a role whose permissions this one inherits
+    organization_id: str | None = None   # set for organization-specific roles (store.org_roles)
+    created_at: float = field(default_factory=now)
+
+
+@dataclass
+class Membership:
+    organization_id: str
+    roles: list[str] = field(default_factory=list)
+    metadata: dict[str, str] = field(default_factory=dict)
+    created_at: float = field(default_factory=now)
+    status: str = "ACTIVE"             # | PENDING_INVITE (invited by email, until the user signs in)
+    invite_expires_at: float | None = None
+    resent_at: float | None = None
+    resent_count: int = 0
+    accepted_at: float | None = None
+
+
+@dataclass
+class User:
+    id: str
+    email: str
+    password: str | None = None
+    given_name: str = ""
+    family_name: str = ""
+    name: str = ""
+    email_verified: bool = True
+    external_id: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    memberships: list[Membership] = field(default_factory=list)
+    # Other profile fields the management API stores and returns (locale, phone_number, picture, ...).
+    profile: dict[str, Any] = field(default_factory=dict)
+    created_at: float = field(default_factory=now)
+    updated_at: float = field(default_factory=now)
+
+    @property
+    def display_name(self) -> str:
+        return self.name or " ".join(p for p in (self.given_name, self.family_name) if p) or self.email
+
+    def password_matches(self, candidate: str) -> bool:
+        return self.password is not None and hmac.compare_digest(self.password.encode(), candidate.encode())
+
+    def membership(self, organization_id: str | None) -> Membership | None:
+        return next((m for m in self.memberships if m.organization_id == organization_id), None)
+
+
+# ---- logins ----------------------------------------------------------------------------------------
+@dataclass
+class AuthRequest:
+    """A validated /oauth/authorize request waiting for the user to log in on a page."""
+    id: str
+    client_id: str
+    redirect_uri: str
+    scopes: list[str]
+    state: str | None
+    nonce: str | None
+    code_challenge: str | None
+    prompt: str | None
+    login_hint: str | None
+    organization_id: str | None
+    expires_at: float
+
+
+@dataclass
+class AuthCode:
+    code: str
+    client_id: str
+    redirect_uri: str
+    user_id: str
+    organization_id: str | None
+    session_id: str
+    connection_id: str
+    scopes: list[str]
+    nonce: str | None
+    code_challenge: str | None
+    expires_at: float
+    used: bool = False
+    family_id: str | None = None  # refresh-token family created by the exchange, revoked on replay
+    access_jti: str | None = None   # the access token the exchange issued, revoked on replay
+    access_exp: float | None = None
+
+
+@dataclass
+class Session:
+    id: str
+    user_id: str
+    organization_id: str | None
+    connection_id: str
+    created_at: float = field(default_factory=now)
+    active: bool = True
+    ended_at: float | None = None
+    client_ids: list[str] = field(default_factory=list)  # clients that got a code in this session
+
+
+@dataclass
+class RefreshToken:
+    token: str
+    family_id: str
+    client_id: str
+    user_id: str
+    organization_id: str | None
+    session_id: str
+    connection_id: str
+    scopes: list[str]
+    rotated: bool = False
+
+
+# ---- management objects (the gRPC management API, the admin portal) --------------------------------
 @dataclass
 class Domain:
     id: str
@@ -151,103 +326,3 @@ class OrgSettings:
     features: dict[str, bool] = field(default_factory=dict)
     max_allowed_users: int | None = None
     session_policy: dict[str, Any] = field(default_factory=lambda: {"policy_source": "APPLICATION"})
-
-
-def seed_records(store, seed: dict[str, Any]) -> None:
-    store.domains: dict[str, Domain] = {}
-    for conn in seed.get("connections", []):
-        for name in conn.get("domains", []):
-            dom = Domain(id=new_id("dom"), domain=name.lower(), organization_id=conn["organization_id"],
-                         verification_status="VERIFIED")
-            store.domains[dom.id] = dom
-    store.permissions: dict[str, Permission] = {}
-    for role in seed.get("roles", []):
-        for name in role.get("permissions", []):
-            store.permissions.setdefault(name, Permission(name))
-    store.directories: dict[str, Directory] = {}
-    for d in seed.get("directories", []):
-        store.directories[d["id"]] = Directory(
-            id=d["id"], organization_id=d["organization_id"], name=d.get("name", "Directory"),
-            provider=d.get("provider", "OKTA"), enabled=d.get("enabled", True),
-            groups=[DirectoryGroup(g["id"], g["display_name"]) for g in d.get("groups", [])],
-            users=[DirectoryUser(u["id"], u["email"].lower(), u.get("given_name", ""), u.get("family_name", ""),
-                                 u.get("preferred_username", u["email"].split("@", 1)[0]), list(u.get("groups", [])))
-                   for u in d.get("users", [])],
-        )
-    store.org_roles: dict[str, dict[str, Any]] = {}  # organization id -> role name -> store.Role
-    store.portal_links: dict[str, PortalLink] = {}
-    store.org_settings: dict[str, OrgSettings] = {}
-    seed_environment_records(store, seed)
-
-
-def seed_environment_records(store, seed: dict[str, Any]) -> None:
-    """API keys, passkeys, environment connections and environment settings from the seed."""
-    import hashlib
-
-    env = seed.get("environment", {})
-    roles = {r["name"] for r in seed.get("roles", [])}
-    defaults = env.get("default_roles", {})
-    passwordless = env.get("passwordless", {})
-    store.env_settings: dict[str, EnvSettings] = {"environment": EnvSettings(
-        default_creator_role=defaults.get("creator", "admin" if "admin" in roles else None),
-        default_member_role=defaults.get("member", "member" if "member" in roles else None),
-        passwordless_type=passwordless.get("type", "LINK_OTP"),
-        passwordless_expires_in=int(passwordless.get("expires_in", 300)),
-        enforce_same_browser_origin=bool(passwordless.get("enforce_same_browser_origin", False)),
-        regenerate_on_resend=bool(passwordless.get("regenerate_on_resend", False)),
-    )}
-    store.api_tokens: dict[str, ApiToken] = {}
-    for t in seed.get("api_tokens", []):
-        token = ApiToken(id=t.get("id") or new_id("apit"), digest=hashlib.sha256(t["token"].encode()).hexdigest(),
-                         suffix=t["token"][-4:], organization_id=t["organization_id"], user_id=t.get("user_id"),
-                         custom_claims=dict(t.get("custom_claims", {})), description=t.get("description"))
-        store.api_tokens[token.id] = token
-    store.passkeys: dict[str, Passkey] = {}
-    for u in seed.get("users", []):
-        for p in u.get("passkeys", []):
-            store.passkeys[p["id"]] = Passkey(id=p["id"], user_id=u["id"], display_name=p.get("display_name"))
-    store.env_connections: dict[str, EnvConnection] = {}
-    for c in env.get("app_connections", []):
-        store.env_connections[c["id"]] = EnvConnection(
-            id=c["id"], provider_key=c["provider_key"], key_id=c.get("key_id", c["provider_key"]), is_app=True,
-            ui_button_title=c.get("display_name", c["provider_key"].title()))
-    store.consents: dict[str, Consent] = {}
-    store.passwordless_requests: dict[str, Any] = {}  # runtime: services/passwordless.py (not saved)
-
-
-def env_settings(store) -> EnvSettings:
-    return store.env_settings["environment"]
-
-
-def org_settings(store, org_id: str) -> OrgSettings:
-    with store.lock:
-        if org_id not in store.org_settings:
-            store.org_settings[org_id] = OrgSettings(org_id)
-        return store.org_settings[org_id]
-
-
-def sync_connection_domains(store, org_id: str) -> None:
-    """SSO routing by email domain follows the organization's verified organization domains."""
-    with store.lock:
-        names = sorted({d.domain for d in store.domains.values() if d.organization_id == org_id
-                        and d.domain_type == "ORGANIZATION_DOMAIN" and d.verification_status == "VERIFIED"})
-        for conn in store.connections.values():
-            if conn.organization_id == org_id:
-                conn.domains = list(names)
-
-
-def record_consent(store, client_id: str, resource_id: str, user_id: str | None, scopes: list[str]) -> None:
-    """A user approved an MCP client for a resource (mcp_as.py): one consent per client, resource and user."""
-    if not user_id:
-        return
-    with store.lock:
-        consent = next((c for c in store.consents.values() if c.client_id == client_id
-                        and c.resource_id == resource_id and c.user_id == user_id), None)
-        if consent is not None and set(scopes) <= set(consent.scopes):
-            return
-        if consent is None:
-            consent = Consent(id=new_id("usrcnst"), client_id=client_id, resource_id=resource_id, user_id=user_id)
-            store.consents[consent.id] = consent
-        consent.scopes = sorted(set(consent.scopes) | set(scopes))
-        consent.granted_at = now()
-        store.management_changed()

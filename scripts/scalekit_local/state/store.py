@@ -1,202 +1,55 @@
 """The one state store shared by the HTTP endpoints and the gRPC services.
 
-Seeded objects (clients, organizations, connections, users, roles) and runtime objects (pending
-login requests, authorization codes, sessions, refresh-token families, revoked token ids, request
-counters) live here, in memory, behind one lock: HTTP handlers run on the event loop thread and
-gRPC handlers on grpcio's worker threads. Runtime state is indexed and pruned as it expires, and
-changes are journaled for persistence.py (--persist), so a login costs the same however much state
-has grown.
+Seeded objects (clients, organizations, connections, users, roles and the management objects) and
+runtime objects (pending login requests, authorization codes, sessions, refresh-token families,
+revoked token ids, request counters) live here, in memory, behind one lock: HTTP handlers run on the
+event loop thread and gRPC handlers on grpcio's worker threads. Every attribute is declared in
+Store.__init__; the shapes of the records are in records.py. Runtime state is indexed and pruned as
+it expires, and changes are journaled for persistence.py (--persist), so a login costs the same
+however much state has grown.
 """
 from __future__ import annotations
 
-import hmac
+import hashlib
 import secrets
 import threading
-import time
 from collections import Counter, deque
-from dataclasses import dataclass, field
 from typing import Any
 
+from ..ids import new_id, now
+from ..keys.token_claims import TokenClaim
+from ..keys.token_claims import make as make_claim
+from .records import (
+    ApiToken,
+    AuthCode,
+    AuthRequest,
+    Client,
+    Connection,
+    Consent,
+    Directory,
+    DirectoryGroup,
+    DirectoryUser,
+    Domain,
+    EnvConnection,
+    EnvSettings,
+    Membership,
+    Organization,
+    OrgSettings,
+    Passkey,
+    Permission,
+    PortalLink,
+    Provider,
+    RefreshToken,
+    Role,
+    Session,
+    User,
+)
+
 SOCIAL_PROVIDERS = ("google", "github", "microsoft", "gitlab", "linkedin", "salesforce")
-STANDARD_SCOPES = ("openid", "profile", "email", "offline_access")
 CODE_REPLAY_WINDOW = 600               # a used or expired code is remembered this long, to catch replays
 ENDED_SESSION_RETENTION = 3600         # an ended session stays visible (GetSession: REVOKED) this long
 SESSION_MAX_AGE = 7 * 24 * 3600        # the absolute session lifetime SessionService reports
 REVOKED_JTI_TTL = 24 * 3600            # a revoked token id whose expiry is unknown is kept this long
-
-
-def new_id(prefix: str) -> str:
-    """A Scalekit-looking id: prefix, underscore, 17 or 18 digits."""
-    return f"{prefix}_{10**17 + secrets.randbelow(9 * 10**17)}"
-
-
-def now() -> float:
-    return time.time()
-
-
-@dataclass
-class Client:
-    id: str
-    secret: str
-    type: str  # "environment" | "m2m"
-    name: str = ""
-    redirect_uris: list[str] = field(default_factory=list)
-    post_logout_redirect_uris: list[str] = field(default_factory=list)
-    scopes: list[str] = field(default_factory=list)
-    audience: list[str] = field(default_factory=list)
-    organization_id: str | None = None
-    custom_claims: dict[str, str] = field(default_factory=dict)
-    description: str = ""
-    expiry: int = 0  # seconds a client_credentials token of this client lives (0: the environment's TTL)
-    # Secrets added over the management API: [{"id", "secret", "created_at"}] (services/clients.py).
-    secrets: list[dict[str, Any]] = field(default_factory=list)
-    created_at: float = field(default_factory=now)
-
-    def secret_matches(self, candidate: str) -> bool:
-        candidates = [self.secret] + [s["secret"] for s in self.secrets]
-        return any(c and hmac.compare_digest(c.encode(), candidate.encode()) for c in candidates)
-
-
-@dataclass
-class Organization:
-    id: str
-    display_name: str
-    external_id: str | None = None
-    slug: str | None = None
-    region_code: str = "US"
-    metadata: dict[str, str] = field(default_factory=dict)
-    logo_url: str | None = None
-    created_at: float = field(default_factory=now)
-    updated_at: float = field(default_factory=now)
-
-
-@dataclass
-class Connection:
-    id: str
-    organization_id: str
-    type: str  # SAML | OIDC
-    provider: str = "CUSTOM"
-    domains: list[str] = field(default_factory=list)
-    enabled: bool = True
-
-
-@dataclass
-class Provider:
-    provider: str  # google, github, ...
-    connection_id: str
-    enabled: bool = True
-
-
-@dataclass
-class Role:
-    name: str
-    display_name: str = ""
-    description: str = ""
-    permissions: list[str] = field(default_factory=list)
-    extends: str | None = None           # a role whose permissions this one inherits
-    organization_id: str | None = None   # set for organization-specific roles (store.org_roles)
-    created_at: float = field(default_factory=now)
-
-
-@dataclass
-class Membership:
-    organization_id: str
-    roles: list[str] = field(default_factory=list)
-    metadata: dict[str, str] = field(default_factory=dict)
-    created_at: float = field(default_factory=now)
-    status: str = "ACTIVE"             # | PENDING_INVITE (invited by email, until the user signs in)
-    invite_expires_at: float | None = None
-    resent_at: float | None = None
-    resent_count: int = 0
-    accepted_at: float | None = None
-
-
-@dataclass
-class User:
-    id: str
-    email: str
-    password: str | None = None
-    given_name: str = ""
-    family_name: str = ""
-    name: str = ""
-    email_verified: bool = True
-    external_id: str | None = None
-    metadata: dict[str, str] = field(default_factory=dict)
-    memberships: list[Membership] = field(default_factory=list)
-    # Other profile fields the management API stores and returns (locale, phone_number, picture, ...).
-    profile: dict[str, Any] = field(default_factory=dict)
-    created_at: float = field(default_factory=now)
-    updated_at: float = field(default_factory=now)
-
-    @property
-    def display_name(self) -> str:
-        return self.name or " ".join(p for p in (self.given_name, self.family_name) if p) or self.email
-
-    def password_matches(self, candidate: str) -> bool:
-        return self.password is not None and hmac.compare_digest(self.password.encode(), candidate.encode())
-
-    def membership(self, organization_id: str | None) -> Membership | None:
-        return next((m for m in self.memberships if m.organization_id == organization_id), None)
-
-
-@dataclass
-class AuthRequest:
-    """A validated /oauth/authorize request waiting for the user to log in on a page."""
-    id: str
-    client_id: str
-    redirect_uri: str
-    scopes: list[str]
-    state: str | None
-    nonce: str | None
-    code_challenge: str | None
-    prompt: str | None
-    login_hint: str | None
-    organization_id: str | None
-    expires_at: float
-
-
-@dataclass
-class AuthCode:
-    code: str
-    client_id: str
-    redirect_uri: str
-    user_id: str
-    organization_id: str | None
-    session_id: str
-    connection_id: str
-    scopes: list[str]
-    nonce: str | None
-    code_challenge: str | None
-    expires_at: float
-    used: bool = False
-    family_id: str | None = None  # refresh-token family created by the exchange, revoked on replay
-    access_jti: str | None = None   # the access token the exchange issued, revoked on replay
-    access_exp: float | None = None
-
-
-@dataclass
-class Session:
-    id: str
-    user_id: str
-    organization_id: str | None
-    connection_id: str
-    created_at: float = field(default_factory=now)
-    active: bool = True
-    ended_at: float | None = None
-    client_ids: list[str] = field(default_factory=list)  # clients that got a code in this session
-
-
-@dataclass
-class RefreshToken:
-    token: str
-    family_id: str
-    client_id: str
-    user_id: str
-    organization_id: str | None
-    session_id: str
-    connection_id: str
-    scopes: list[str]
-    rotated: bool = False
 
 
 class Store:
@@ -206,65 +59,44 @@ class Store:
         self.lock = threading.RLock()
         self.stats: Counter[str] = Counter()
         env = seed.get("environment", {})
+        # ---- the environment ---------------------------------------------------------------
         self.environment_name: str = env.get("name", "local")
         self.password_connection_id: str = env.get("password_connection_id") or "conn_70000000000000101"
         self.providers: dict[str, Provider] = {
             p["provider"]: Provider(p["provider"], p["connection_id"], p.get("enabled", True))
             for p in env.get("providers", [])
         }
-        from ..keys.token_claims import make as make_claim
-
-        self.token_claims = [make_claim(c["key"], c["expression"]) for c in env.get("token_claims", [])]
-        self.clients: dict[str, Client] = {}
-        for c in seed["clients"]:
-            self.clients[c["id"]] = Client(
-                id=c["id"], secret=c["secret"], type=c["type"], name=c.get("name", ""),
-                redirect_uris=list(c.get("redirect_uris", [])),
-                post_logout_redirect_uris=list(c.get("post_logout_redirect_uris", [])),
-                scopes=list(c.get("scopes", [])), audience=list(c.get("audience", [])),
-                organization_id=c.get("organization_id"), custom_claims=dict(c.get("custom_claims", {})),
-                expiry=int(c.get("expiry", 0)),
-            )
-        self.roles: dict[str, Role] = {
-            r["name"]: Role(r["name"], r.get("display_name", ""), r.get("description", ""), list(r.get("permissions", [])))
-            for r in seed.get("roles", [])
-        }
-        self.organizations: dict[str, Organization] = {
-            o["id"]: Organization(
-                id=o["id"], display_name=o["display_name"], external_id=o.get("external_id"), slug=o.get("slug"),
-                region_code=o.get("region_code", "US"), metadata=dict(o.get("metadata", {})), logo_url=o.get("logo_url"),
-            )
-            for o in seed.get("organizations", [])
-        }
-        self.connections: dict[str, Connection] = {
-            c["id"]: Connection(c["id"], c["organization_id"], c["type"], c.get("provider", "CUSTOM"),
-                                [d.lower() for d in c.get("domains", [])], c.get("enabled", True))
-            for c in seed.get("connections", [])
-        }
+        self.token_claims: list[TokenClaim] = [make_claim(c["key"], c["expression"]) for c in env.get("token_claims", [])]
+        self.env_settings: dict[str, EnvSettings] = {"environment": _env_settings(seed)}  # one entry: "environment"
+        self.env_connections: dict[str, EnvConnection] = _env_connections(env)
         # --hostile-idp: connections whose identity-provider page accepts any email (oauth.py idp_submit)
         self.hostile_idp_connections: set[str] = set()
-        self.users: dict[str, User] = {}
-        for u in seed.get("users", []):
-            self.users[u["id"]] = User(
-                id=u["id"], email=u["email"].lower(), password=u.get("password"), given_name=u.get("given_name", ""),
-                family_name=u.get("family_name", ""), name=u.get("name", ""), email_verified=u.get("email_verified", True),
-                external_id=u.get("external_id"), metadata=dict(u.get("metadata", {})),
-                profile={k: u[k] for k in ("locale", "phone_number") if k in u},
-                memberships=[Membership(m["organization_id"], list(m.get("roles", []))) for m in u.get("memberships", [])],
-            )
-        # Management objects (domains, directories, permissions, portal links, org settings): records.py.
-        from .records import seed_records
-
-        seed_records(self, seed)
+        # ---- seeded objects and what the management API adds (persistence.py saves them) ----
+        self.clients: dict[str, Client] = _clients(seed)
+        self.organizations: dict[str, Organization] = _organizations(seed)
+        self.org_settings: dict[str, OrgSettings] = {}           # organization id -> settings
+        self.portal_links: dict[str, PortalLink] = {}
+        self.connections: dict[str, Connection] = _connections(seed)
+        self.domains: dict[str, Domain] = _domains(seed)
+        self.directories: dict[str, Directory] = _directories(seed)
+        self.roles: dict[str, Role] = _roles(seed)
+        self.org_roles: dict[str, dict[str, Role]] = {}          # organization id -> role name -> role
+        self.permissions: dict[str, Permission] = _permissions(seed)
+        self.users: dict[str, User] = _users(seed)
+        self.passkeys: dict[str, Passkey] = _passkeys(seed)
+        self.api_tokens: dict[str, ApiToken] = _api_tokens(seed)
+        self.consents: dict[str, Consent] = {}                   # MCP consents (consent page)
         self.resources: list[dict] = [dict(r) for r in seed.get("resources", [])]  # MCP resources: mcp_as.py
-        # Runtime state. Every change goes through the methods below, which keep the indexes, the
-        # expiry queues (oldest first, so pruning never scans) and the persistence journal current.
+        # ---- runtime state -------------------------------------------------------------------
+        # Every change goes through the methods below, which keep the indexes, the expiry queues
+        # (oldest first, so pruning never scans) and the persistence journal current.
         self.auth_requests: dict[str, AuthRequest] = {}
         self.codes: dict[str, AuthCode] = {}
         self.sessions: dict[str, Session] = {}
         self.refresh_tokens: dict[str, RefreshToken] = {}
         self.revoked_families: set[str] = set()
         self.revoked_jtis: set[str] = set()
+        self.passwordless_requests: dict[str, Any] = {}  # services/passwordless.py (not saved)
         self._user_sessions: dict[str, set[str]] = {}          # user id -> session ids
         self._session_tokens: dict[str, list[str]] = {}        # session id -> refresh tokens
         self._request_queue: deque[tuple[float, str]] = deque()  # (expires_at, request id)
@@ -352,9 +184,19 @@ class Store:
                 role = self.find_role(role.extends, org_id) if role.extends else None
         return out
 
+    def environment_settings(self) -> EnvSettings:
+        return self.env_settings["environment"]
+
+    def organization_settings(self, org_id: str) -> OrgSettings:
+        """The organization's settings (created with the defaults on first use)."""
+        with self.lock:
+            if org_id not in self.org_settings:
+                self.org_settings[org_id] = OrgSettings(org_id)
+            return self.org_settings[org_id]
+
     def default_roles(self, org_id: str | None, which: str) -> list[str]:
         """The default creator or member role (RolesService defaults, seed environment.default_roles)."""
-        settings = self.env_settings["environment"]
+        settings = self.environment_settings()
         name = settings.default_creator_role if which == "creator" else \
             settings.org_default_member_roles.get(org_id or "", settings.default_member_role)
         return [name] if name and self.find_role(name, org_id) else []
@@ -394,6 +236,22 @@ class Store:
                 m.status, m.accepted_at = "ACTIVE", now()
                 user.email_verified = True
                 self.management_changed()
+
+    def record_consent(self, client_id: str, resource_id: str, user_id: str | None, scopes: list[str]) -> None:
+        """A user approved an MCP client for a resource (mcp_as.py): one consent per client, resource and user."""
+        if not user_id:
+            return
+        with self.lock:
+            consent = next((c for c in self.consents.values() if c.client_id == client_id
+                            and c.resource_id == resource_id and c.user_id == user_id), None)
+            if consent is not None and set(scopes) <= set(consent.scopes):
+                return
+            if consent is None:
+                consent = Consent(id=new_id("usrcnst"), client_id=client_id, resource_id=resource_id, user_id=user_id)
+                self.consents[consent.id] = consent
+            consent.scopes = sorted(set(consent.scopes) | set(scopes))
+            consent.granted_at = now()
+            self.management_changed()
 
     # ---- login requests, codes, sessions --------------------------------------------------
     def add_auth_request(self, req: AuthRequest) -> None:
@@ -619,3 +477,110 @@ class Store:
             if rt is not None and rt.family_id in self.revoked_families:
                 self.revoked_families.discard(rt.family_id)  # nothing of the family is left to refuse
                 self.journal.add(("revoked_family", rt.family_id))
+
+
+# ---- the seed's objects -----------------------------------------------------------------------------
+def _clients(seed: dict) -> dict[str, Client]:
+    return {c["id"]: Client(
+        id=c["id"], secret=c["secret"], type=c["type"], name=c.get("name", ""),
+        redirect_uris=list(c.get("redirect_uris", [])), post_logout_redirect_uris=list(c.get("post_logout_redirect_uris", [])),
+        scopes=list(c.get("scopes", [])), audience=list(c.get("audience", [])), organization_id=c.get("organization_id"),
+        custom_claims=dict(c.get("custom_claims", {})), expiry=int(c.get("expiry", 0)),
+    ) for c in seed["clients"]}
+
+
+def _organizations(seed: dict) -> dict[str, Organization]:
+    return {o["id"]: Organization(
+        id=o["id"], display_name=o["display_name"], external_id=o.get("external_id"), slug=o.get("slug"),
+        region_code=o.get("region_code", "US"), metadata=dict(o.get("metadata", {})), logo_url=o.get("logo_url"),
+    ) for o in seed.get("organizations", [])}
+
+
+def _connections(seed: dict) -> dict[str, Connection]:
+    return {c["id"]: Connection(c["id"], c["organization_id"], c["type"], c.get("provider", "CUSTOM"),
+                                [d.lower() for d in c.get("domains", [])], c.get("enabled", True))
+            for c in seed.get("connections", [])}
+
+
+def _domains(seed: dict) -> dict[str, Domain]:
+    """Each connection's `domains`, verified."""
+    domains = {}
+    for conn in seed.get("connections", []):
+        for name in conn.get("domains", []):
+            dom = Domain(id=new_id("dom"), domain=name.lower(), organization_id=conn["organization_id"],
+                         verification_status="VERIFIED")
+            domains[dom.id] = dom
+    return domains
+
+
+def _directories(seed: dict) -> dict[str, Directory]:
+    return {d["id"]: Directory(
+        id=d["id"], organization_id=d["organization_id"], name=d.get("name", "Directory"),
+        provider=d.get("provider", "OKTA"), enabled=d.get("enabled", True),
+        groups=[DirectoryGroup(g["id"], g["display_name"]) for g in d.get("groups", [])],
+        users=[DirectoryUser(u["id"], u["email"].lower(), u.get("given_name", ""), u.get("family_name", ""),
+                             u.get("preferred_username", u["email"].split("@", 1)[0]), list(u.get("groups", [])))
+               for u in d.get("users", [])],
+    ) for d in seed.get("directories", [])}
+
+
+def _roles(seed: dict) -> dict[str, Role]:
+    return {r["name"]: Role(r["name"], r.get("display_name", ""), r.get("description", ""), list(r.get("permissions", [])))
+            for r in seed.get("roles", [])}
+
+
+def _permissions(seed: dict) -> dict[str, Permission]:
+    """The permissions the roles name."""
+    permissions: dict[str, Permission] = {}
+    for role in seed.get("roles", []):
+        for name in role.get("permissions", []):
+            permissions.setdefault(name, Permission(name))
+    return permissions
+
+
+def _users(seed: dict) -> dict[str, User]:
+    return {u["id"]: User(
+        id=u["id"], email=u["email"].lower(), password=u.get("password"), given_name=u.get("given_name", ""),
+        family_name=u.get("family_name", ""), name=u.get("name", ""), email_verified=u.get("email_verified", True),
+        external_id=u.get("external_id"), metadata=dict(u.get("metadata", {})),
+        profile={k: u[k] for k in ("locale", "phone_number") if k in u},
+        memberships=[Membership(m["organization_id"], list(m.get("roles", []))) for m in u.get("memberships", [])],
+    ) for u in seed.get("users", [])}
+
+
+def _passkeys(seed: dict) -> dict[str, Passkey]:
+    return {p["id"]: Passkey(id=p["id"], user_id=u["id"], display_name=p.get("display_name"))
+            for u in seed.get("users", []) for p in u.get("passkeys", [])}
+
+
+def _api_tokens(seed: dict) -> dict[str, ApiToken]:
+    """Only a digest of each key is kept."""
+    tokens = {}
+    for t in seed.get("api_tokens", []):
+        token = ApiToken(id=t.get("id") or new_id("apit"), digest=hashlib.sha256(t["token"].encode()).hexdigest(),
+                         suffix=t["token"][-4:], organization_id=t["organization_id"], user_id=t.get("user_id"),
+                         custom_claims=dict(t.get("custom_claims", {})), description=t.get("description"))
+        tokens[token.id] = token
+    return tokens
+
+
+def _env_connections(env: dict) -> dict[str, EnvConnection]:
+    return {c["id"]: EnvConnection(
+        id=c["id"], provider_key=c["provider_key"], key_id=c.get("key_id", c["provider_key"]), is_app=True,
+        ui_button_title=c.get("display_name", c["provider_key"].title()),
+    ) for c in env.get("app_connections", [])}
+
+
+def _env_settings(seed: dict) -> EnvSettings:
+    env = seed.get("environment", {})
+    roles = {r["name"] for r in seed.get("roles", [])}
+    defaults = env.get("default_roles", {})
+    passwordless = env.get("passwordless", {})
+    return EnvSettings(
+        default_creator_role=defaults.get("creator", "admin" if "admin" in roles else None),
+        default_member_role=defaults.get("member", "member" if "member" in roles else None),
+        passwordless_type=passwordless.get("type", "LINK_OTP"),
+        passwordless_expires_in=int(passwordless.get("expires_in", 300)),
+        enforce_same_browser_origin=bool(passwordless.get("enforce_same_browser_origin", False)),
+        regenerate_on_resend=bool(passwordless.get("regenerate_on_resend", False)),
+    )
