@@ -45,6 +45,7 @@ from typing import Any
 import grpc
 
 from ..safe_input import loads_json
+from .rpc_errors import abort_with_error
 
 ADMIN_PREFIX = "/_local/"
 HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
@@ -370,8 +371,6 @@ class FaultInterceptor(grpc.ServerInterceptor):
             if fault.delay_ms:
                 time.sleep(fault.delay_ms / 1000)
             if fault.grpc_code:
-                from ..services import abort_with_error
-
                 abort_with_error(context, GRPC_CODES[fault.grpc_code], "FAULT_INJECTED",
                                  f"fault injected by the local Scalekit environment ({fault.id})")
             return inner(request, context)

@@ -10,9 +10,6 @@ from __future__ import annotations
 import importlib
 
 import grpc
-from google.protobuf import any_pb2
-from google.rpc import status_pb2
-from grpc_status import rpc_status
 
 SERVICE_MODULES = ("organizations", "auth", "connections", "domains", "directories", "users", "roles", "sessions", "clients",
                    "api_tokens", "passwordless", "webauthn", "events")
@@ -37,14 +34,3 @@ def servicer(base_cls: type, impl: type) -> type:
     rpc_names = [n for n, v in vars(base_cls).items() if callable(v) and not n.startswith("_")]
     namespace = {n: _unimplemented(n) for n in rpc_names if not hasattr(impl, n)}
     return type(impl.__name__, (impl, base_cls), namespace)
-
-
-def abort_with_error(context: grpc.ServicerContext, code: grpc.StatusCode, error_code: str, message: str):
-    """Abort with google.rpc.Status details carrying Scalekit's ErrorInfo, which both SDKs turn into
-    typed exceptions (NOT_FOUND -> ScalekitNotFoundException with error_code)."""
-    from scalekit.v1.errdetails import errdetails_pb2
-
-    detail = any_pb2.Any()
-    detail.Pack(errdetails_pb2.ErrorInfo(error_code=error_code))
-    status = status_pb2.Status(code=code.value[0], message=message, details=[detail])
-    context.abort_with_status(rpc_status.to_status(status))

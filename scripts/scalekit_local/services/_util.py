@@ -6,7 +6,7 @@ import re
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from . import abort_with_error
+from ..cross.rpc_errors import abort_with_error
 
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 100

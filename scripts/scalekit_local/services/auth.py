@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import grpc
 
-from . import abort_with_error, servicer
+from ..cross.rpc_errors import abort_with_error
+from . import servicer
 
 STATUS = {400: (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT"),
           404: (grpc.StatusCode.NOT_FOUND, "LOGIN_REQUEST_NOT_FOUND"),

@@ -22,8 +22,9 @@ from urllib.parse import urlencode
 
 import grpc
 
+from ..cross.rpc_errors import abort_with_error
 from ..safe_input import split_url
-from . import abort_with_error, servicer
+from . import servicer
 from ._util import check_email, invalid, not_found
 
 MAX_TEMPLATE_VARIABLES = 30

@@ -13,9 +13,10 @@ import re
 
 import grpc
 
+from ..cross.rpc_errors import abort_with_error
 from ..ids import now
 from ..state.records import Permission, Role
-from . import abort_with_error, servicer
+from . import servicer
 from ._util import invalid, not_found, paginate, require_org, ts
 
 DUPLICATE = "duplicate key not allowed"

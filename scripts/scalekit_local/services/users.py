@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import grpc
 
+from ..cross.rpc_errors import abort_with_error
 from ..cross.webhooks import membership_data, user_json
 from ..ids import new_id, now
 from ..state.records import Membership, User
-from . import abort_with_error, servicer
+from . import servicer
 from ._util import check_email, conflict, invalid, not_found, paginate, require_org, ts
 
 INVITE_TTL = 15 * 24 * 3600
