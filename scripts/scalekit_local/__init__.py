@@ -20,7 +20,8 @@ Embedding API (stable; other scripts and the test fixture build on it)::
         .env_vars()     dict: SCALEKIT_ENVIRONMENT_URL, SCALEKIT_CLIENT_ID, SCALEKIT_CLIENT_SECRET and,
                         with TLS, REQUESTS_CA_BUNDLE, GRPC_DEFAULT_SSL_ROOTS_FILE_PATH, NODE_EXTRA_CA_CERTS,
                         SSL_CERT_FILE, CURL_CA_BUNDLE
-        .store          the live state (scalekit_local.store.Store), for tests and admin tools
+        .store          the live state (scalekit_local.state.store.Store), for tests and admin tools
+        .events         the event bus (scalekit_local.cross.webhooks.EventBus): .recent_events(), .emit()
 
 - seed_path: YAML seed (None: default_seed.yaml next to this file).
 - data_dir: where the CA, TLS certificate and signing key live (None: <repo>/.local-scalekit).
@@ -126,6 +127,10 @@ class LocalScalekit:
     @property
     def store(self):
         return self._env.store
+
+    @property
+    def events(self):
+        return self._env.events
 
     def env_vars(self) -> dict[str, str]:
         return self._env.env_vars()

@@ -194,7 +194,7 @@ async def serve(args) -> int:
                           token_claims=args.token_claim)
         env.verbose = args.verbose
         for spec in args.fault:
-            env.store.faults.add_spec(spec)
+            env.ctx.faults.add_spec(spec)
         await env.start()
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)

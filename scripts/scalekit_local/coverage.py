@@ -225,11 +225,15 @@ def sdk_http_paths() -> dict[str, set[str]]:
 
 # ---- the environment --------------------------------------------------------------------------------
 def _context():
+    from scalekit_local.cross.faults import FaultRegistry
+    from scalekit_local.cross.mailbox import Mailbox
+    from scalekit_local.cross.webhooks import EventBus
     from scalekit_local.domain.context import Context
     from scalekit_local.state.seed import load_seed
     from scalekit_local.state.store import Store
 
-    return Context(store=Store(load_seed()), tokens=None, tls=True, host="127.0.0.1", port=8443)
+    return Context(store=Store(load_seed()), tokens=None, events=EventBus(), mailbox=Mailbox(), faults=FaultRegistry(),
+                   tls=True, host="127.0.0.1", port=8443)
 
 
 def implemented_rpcs() -> set[str]:

@@ -9,6 +9,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from .cross.faults import FaultRegistry
+from .cross.mailbox import Mailbox
+from .cross.webhooks import EventBus
 from .domain.context import LOOPBACK_NAMES, Context
 from .keys import datadir
 from .keys.tokens import TokenIssuer
@@ -57,6 +60,7 @@ class Environment:
         # printed as SCALEKIT_WEBHOOK_SECRET: the secret of the first --webhook-url
         self.webhook_secret = webhook_secret(seed, webhook_urls[0]) if webhook_urls else None
         self.store = Store(seed)
+        self.events = EventBus(endpoints=seed.get("webhooks", []))
         for connection_id in hostile_idp_connections:
             if self.store.connection(connection_id) is None:
                 raise StartupError(f"--hostile-idp: unknown connection {connection_id!r}", 2)
@@ -82,7 +86,8 @@ class Environment:
             except Exception as exc:  # sqlite3.Error, a document that no longer fits the store
                 raise StartupError(f"cannot load the saved state {self.data.path / STATE_FILE}: {exc}", 2) from None
         self.ctx = Context(store=self.store, tokens=TokenIssuer(self.data.signing_key, self.data.kid, int(access_token_ttl)),
-                           tls=tls, host=host, auto_login_user_id=auto_user)
+                           events=self.events, mailbox=Mailbox(), faults=FaultRegistry(), tls=tls, host=host,
+                           auto_login_user_id=auto_user)
         self.verbose = False  # the CLI's -v: access log of HTTP requests
         self._sockets_dir: str | None = None
         self._grpc = None
@@ -190,7 +195,7 @@ class Environment:
             self._sockets_dir = None
         if self.persister is not None:
             self.persister.stop()  # last write of the state
-        self.store.events.close()  # stops webhook deliveries
+        self.events.close()  # stops webhook deliveries
 
 
 def _quiet_exception_handler(loop: asyncio.AbstractEventLoop, context: dict) -> None:

@@ -325,7 +325,7 @@ def test_seeded_endpoint_and_social_signup_events(tmp_path):
                                                     "email": "newbie@example.test"})
             assert done.status_code == 302, done.text
             posts = r.wait(5)
-            emitted = [e["type"] for e in env.store.events.recent_events()]
+            emitted = [e["type"] for e in env.events.recent_events()]
     expected = ["organization.created", "user.created", "user.organization_membership_created", "user.signup",
                 "user.login"]
     assert emitted == expected  # emission order; deliveries run in parallel and may arrive in any order

@@ -237,7 +237,7 @@ def _validate(f: dict[str, Any]) -> None:
 
 
 class FaultRegistry:
-    """store.faults: thread-safe; HTTP handlers (event loop) and gRPC workers consult it."""
+    """ctx.faults: thread-safe; HTTP handlers (event loop) and gRPC workers consult it."""
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -297,7 +297,7 @@ class FaultMiddleware:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         ctx = scope["app"].state.ctx if "app" in scope else None
-        faults = getattr(getattr(ctx, "store", None), "faults", None)
+        faults = ctx.faults if ctx is not None else None
         fault = faults.take_http(scope["method"], scope["path"]) if faults is not None else None
         if fault is None:
             return await self.app(scope, receive, send)
@@ -358,8 +358,8 @@ class FaultInterceptor(grpc.ServerInterceptor):
 
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)
-        faults = getattr(self.ctx.store, "faults", None)
-        if faults is None or handler is None or handler.unary_unary is None:
+        faults = self.ctx.faults
+        if handler is None or handler.unary_unary is None:
             return handler
         fault = faults.take_rpc(handler_call_details.method)
         if fault is None:
@@ -383,7 +383,7 @@ class FaultInterceptor(grpc.ServerInterceptor):
 async def list_faults(request):
     from starlette.responses import JSONResponse
 
-    return JSONResponse({"faults": request.app.state.ctx.store.faults.list()})
+    return JSONResponse({"faults": request.app.state.ctx.faults.list()})
 
 
 async def add_fault(request):
@@ -394,7 +394,7 @@ async def add_fault(request):
             body = loads_json(await request.body())
         except (ValueError, UnicodeDecodeError):
             raise FaultError("the body must be a JSON object") from None
-        fault = request.app.state.ctx.store.faults.add(**from_json(body))
+        fault = request.app.state.ctx.faults.add(**from_json(body))
     except FaultError as exc:
         return JSONResponse({"error": "invalid_request", "error_description": str(exc)}, status_code=400)
     return JSONResponse(fault.public(), status_code=201)
@@ -403,13 +403,13 @@ async def add_fault(request):
 async def clear_faults(request):
     from starlette.responses import JSONResponse
 
-    return JSONResponse({"removed": request.app.state.ctx.store.faults.clear()})
+    return JSONResponse({"removed": request.app.state.ctx.faults.clear()})
 
 
 async def remove_fault(request):
     from starlette.responses import JSONResponse, Response
 
-    if not request.app.state.ctx.store.faults.remove(request.path_params["fault_id"]):
+    if not request.app.state.ctx.faults.remove(request.path_params["fault_id"]):
         return JSONResponse({"error": "not_found", "error_description": "no such fault"}, status_code=404)
     return Response(status_code=204)
 

@@ -46,7 +46,7 @@ class Mailbox:
 
 
 def _mailbox(request) -> Mailbox:
-    return request.app.state.ctx.store.mailbox
+    return request.app.state.ctx.mailbox
 
 
 async def mailbox_json(request):

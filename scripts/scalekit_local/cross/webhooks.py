@@ -1,12 +1,12 @@
-"""Events and webhooks: an event bus in the store, signed deliveries with retries, a delivery log.
+"""Events and webhooks: the event bus (ctx.events), signed deliveries with retries, a delivery log.
 
 Emitting (from any module, any thread; never blocks, never raises into the caller)::
 
-    store.events.emit("organization.created", organization_json(org), organization_id=org.id)
-    store.events.emit(type, data, organization_id=None, object=None) -> the event dict
+    ctx.events.emit("organization.created", organization_json(org), organization_id=org.id)
+    ctx.events.emit(type, data, organization_id=None, object=None) -> the event dict
 
-`data` is a JSON-able dict (helpers below build the documented shapes: organization_json,
-user_json, membership_data, signup_data). `object` defaults from EVENT_OBJECTS by type. Every event is
+`data` is a JSON-able dict (state/records.py builds the documented shapes: organization_json,
+user_json, membership_data, login_data, signup_data). `object` defaults from EVENT_OBJECTS by type. Every event is
 kept in a ring (GET /_local/events) and queued for each registered endpoint whose `events` filter
 matches it; a background thread posts it. An event looks like Scalekit's::
 
@@ -37,7 +37,6 @@ from __future__ import annotations
 import base64
 import binascii
 import collections
-import datetime
 import fnmatch
 import hashlib
 import heapq
@@ -54,6 +53,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..ids import new_id, rfc3339
 from ..safe_input import loads_json
 
 log = logging.getLogger("scalekit_local.webhooks")
@@ -91,11 +91,6 @@ EVENT_OBJECTS = {
 }
 
 
-def rfc3339(seconds: float | None = None) -> str:
-    moment = datetime.datetime.fromtimestamp(time.time() if seconds is None else seconds, datetime.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
@@ -118,67 +113,6 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> dict[str, str
     signed = f"{msg_id}.{timestamp}.".encode() + body
     sig = base64.b64encode(hmac.new(secret_key(secret), signed, hashlib.sha256).digest()).decode()
     return {"webhook-id": msg_id, "webhook-timestamp": str(timestamp), "webhook-signature": f"v1,{sig}"}
-
-
-# ---- payload builders (used by the emitters; tolerant of the store's dataclasses) ----------------
-def organization_json(org) -> dict[str, Any]:
-    return {
-        "id": org.id, "display_name": org.display_name, "external_id": org.external_id,
-        "region_code": getattr(org, "region_code", "US"), "metadata": dict(getattr(org, "metadata", {}) or {}) or None,
-        "create_time": rfc3339(getattr(org, "created_at", None)), "update_time": rfc3339(getattr(org, "updated_at", None)),
-        "settings": {"features": [{"name": "sso", "enabled": True}, {"name": "dir_sync", "enabled": False}]},
-    }
-
-
-def user_json(user) -> dict[str, Any]:
-    return {
-        "id": user.id, "email": user.email, "external_id": user.external_id or "",
-        "metadata": dict(getattr(user, "metadata", {}) or {}),
-        "create_time": rfc3339(getattr(user, "created_at", None)),
-        "update_time": rfc3339(getattr(user, "updated_at", None) or getattr(user, "created_at", None)),
-        "user_profile": {
-            "email_verified": user.email_verified, "given_name": user.given_name, "family_name": user.family_name,
-            "name": user.display_name,
-        },
-        "memberships": [{"organization_id": m.organization_id, "roles": [{"name": r} for r in m.roles]}
-                        for m in getattr(user, "memberships", [])],
-    }
-
-
-def membership_data(user, organization_id: str, roles: list[str] | None = None,
-                    provisioning_method: str = "jit") -> dict[str, Any]:
-    membership = user.membership(organization_id) if hasattr(user, "membership") else None
-    roles = list(roles if roles is not None else (membership.roles if membership else []))
-    return {
-        "organization": {"id": organization_id},
-        "user": {"id": user.id, "email": user.email, "membership": {
-            "organization_id": organization_id, "membership_status": "ACTIVE",
-            "provisioning_method": provisioning_method, "roles": [{"name": r} for r in roles],
-            "created_at": rfc3339(), "accepted_at": rfc3339(),
-        }},
-    }
-
-
-def login_data(user, session) -> dict[str, Any]:
-    """UserAuthEventData (openapi/scalekit.yaml): {user, user_session}. Session fields the local
-    environment has no value for (expiry policy, device) are left out."""
-    login_time = rfc3339(session.created_at)
-    account = {k: v for k, v in user_json(user).items() if k != "memberships"}
-    account["last_login_time"] = login_time
-    orgs = [session.organization_id] if session.organization_id else []
-    return {
-        "user": account,
-        "user_session": {
-            "session_id": session.id, "user_id": user.id, "organization_id": session.organization_id,
-            "status": "ACTIVE" if session.active else "LOGGED_OUT", "created_at": login_time, "updated_at": login_time,
-            "last_active_at": login_time, "expired_at": None, "logout_at": None,
-            "authenticated_organizations": orgs,
-        },
-    }
-
-
-def signup_data(user, org) -> dict[str, Any]:
-    return {"organization": organization_json(org), "user": user_json(user)}
 
 
 # ---- endpoints and deliveries ---------------------------------------------------------------------
@@ -250,7 +184,7 @@ class Delivery:
 
 
 class EventBus:
-    """store.events: emit events, keep the recent ones, deliver them to webhook endpoints."""
+    """ctx.events: emit events, keep the recent ones, deliver them to webhook endpoints."""
 
     def __init__(self, environment_id: str = DEFAULT_ENVIRONMENT_ID, endpoints: list[dict] | None = None):
         self.environment_id = environment_id
@@ -281,7 +215,7 @@ class EventBus:
     # ---- emitting -----------------------------------------------------------------------------
     def emit(self, type: str, data: dict[str, Any] | None = None, organization_id: str | None = None,
              object: str | None = None) -> dict[str, Any]:
-        event: dict[str, Any] = {"spec_version": "1", "id": f"evt_{10**17 + secrets.randbelow(9 * 10**17)}",
+        event: dict[str, Any] = {"spec_version": "1", "id": new_id("evt"),
                                  "type": type, "occurred_at": rfc3339(), "environment_id": self.environment_id}
         if organization_id:
             event["organization_id"] = organization_id
@@ -306,18 +240,6 @@ class EventBus:
                 self._cond.notify()
         log.debug("event %s %s -> %d endpoint(s)", type, event["id"], len(targets))
         return event
-
-    def provisioned(self, user, organization_id: str, *, new_user: bool, new_org=None) -> None:
-        """A just-in-time login created a user and/or a membership (and, for a social sign-up, an
-        organization): organization.created, user.created, user.organization_membership_created and
-        user.signup, in that order, as applicable."""
-        if new_org is not None:
-            self.emit("organization.created", organization_json(new_org), organization_id=new_org.id)
-        if new_user:
-            self.emit("user.created", user_json(user), organization_id=organization_id)
-        self.emit("user.organization_membership_created", membership_data(user, organization_id), organization_id=organization_id)
-        if new_user and new_org is not None:
-            self.emit("user.signup", signup_data(user, new_org), organization_id=new_org.id)
 
     # ---- views --------------------------------------------------------------------------------
     def recent_events(self, type: str | None = None) -> list[dict]:
@@ -394,7 +316,7 @@ class EventBus:
 
 # ---- admin routes -----------------------------------------------------------------------------------
 def _bus(request):
-    return request.app.state.ctx.store.events
+    return request.app.state.ctx.events
 
 
 async def _json_body(request) -> dict:

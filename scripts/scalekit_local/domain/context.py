@@ -1,9 +1,14 @@
-"""What the HTTP app and the gRPC services share for one running environment."""
+"""What the HTTP endpoints, the gRPC services and the domain operations share for one running
+environment: its state, its signing key, its events, mailbox and faults, and its URL. server.py
+builds it; every handler reaches it (HTTP: request.app.state.ctx, gRPC: the servicer's ctx)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from ..cross.faults import FaultRegistry
+from ..cross.mailbox import Mailbox
+from ..cross.webhooks import EventBus
 from ..keys.tokens import TokenIssuer
 from ..state.store import Store
 
@@ -14,6 +19,9 @@ LOOPBACK_NAMES = ("127.0.0.1", "localhost")
 class Context:
     store: Store
     tokens: TokenIssuer
+    events: EventBus                # events and their webhook deliveries
+    mailbox: Mailbox                # emails the environment would send (/_local/mailbox)
+    faults: FaultRegistry           # injected faults (--fault, /_local/faults)
     tls: bool
     host: str
     port: int = 0                   # set once the front is listening

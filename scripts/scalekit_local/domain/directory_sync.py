@@ -2,7 +2,7 @@
 `organization.directory.*` events an identity provider's SCIM client would cause.
 
 Users and groups go into store.directories (records.py: the same objects the gRPC DirectoryService
-lists); SCIM-only attributes (active, external ids, roles) are kept in store.directory_sync.extra.
+lists); SCIM-only attributes (active, external ids, roles) are kept in store.directory_extra.
 A directory comes from the seed's `directories` or is created by the first push that names an
 `organization_id` (an `organization.directory_enabled` event is emitted then).
 
@@ -22,16 +22,12 @@ import secrets
 import time
 from typing import Any
 
-from ..cross.webhooks import rfc3339
+from ..ids import new_id, rfc3339
 from ..safe_input import loads_json
 from ..state.records import Directory, DirectoryGroup, DirectoryUser
 
 USER_FIELDS = {"email", "given_name", "family_name", "active", "external_id", "groups", "organization_id", "roles"}
 GROUP_FIELDS = {"display_name", "external_id", "organization_id"}
-
-
-def _id(prefix: str) -> str:
-    return f"{prefix}_{10**17 + secrets.randbelow(9 * 10**17)}"
 
 
 def _by_id(items, item_id: str, kind: str):
@@ -48,22 +44,13 @@ def directory_json(d) -> dict[str, Any]:
 
 
 class DirectorySync:
-    """Pushes into store.directories; SCIM-only attributes (active, external ids, roles) live in `extra`."""
+    """Pushes into store.directories and emits the events; SCIM-only attributes (active, external ids,
+    roles) live in store.directory_extra."""
 
-    def __init__(self, store):
-        self.store = store
-        self.lock = store.lock
-        self.extra: dict[str, dict[str, Any]] = {}  # directory user/group id -> attributes records.py lacks
-        if not hasattr(store, "directories"):
-            store.directories = {}
-
-    @classmethod
-    def of(cls, store) -> DirectorySync:
-        with store.lock:
-            sync = getattr(store, "directory_sync", None)
-            if sync is None:
-                sync = store.directory_sync = cls(store)
-            return sync
+    def __init__(self, ctx):
+        self.store, self.events = ctx.store, ctx.events
+        self.lock = ctx.store.lock
+        self.extra = ctx.store.directory_extra
 
     def directory(self, dir_id: str, organization_id: str | None = None):
         """The directory; created on first use when `organization_id` is given. Raises LookupError."""
@@ -76,7 +63,7 @@ class DirectorySync:
             if self.store.organization(organization_id) is None:
                 raise LookupError(f"unknown organization {organization_id!r}")
             directory = self.store.directories[dir_id] = Directory(id=dir_id, organization_id=organization_id)
-        self.store.events.emit("organization.directory_enabled", directory_json(directory) | {"updated_at": rfc3339()},
+        self.events.emit("organization.directory_enabled", directory_json(directory) | {"updated_at": rfc3339()},
                                organization_id=organization_id)
         return directory
 
@@ -100,7 +87,7 @@ class DirectorySync:
                 "total_users": sum(group.id in u.groups for u in directory.users), "updated_at": rfc3339(group.updated_at)}
 
     def _emit(self, directory, kind: str, data: dict[str, Any]) -> None:
-        self.store.events.emit(f"organization.directory.{kind}", data, organization_id=directory.organization_id)
+        self.events.emit(f"organization.directory.{kind}", data, organization_id=directory.organization_id)
 
     def upsert_user(self, directory, fields: dict[str, Any], user_id: str | None = None) -> tuple[dict, bool]:
         with self.lock:
@@ -121,7 +108,7 @@ class DirectorySync:
                     raise ValueError(f"unknown group {unknown[0]!r}")
             created = user is None
             if created:
-                user = DirectoryUser(id=_id("diruser"), email=email, preferred_username=email)
+                user = DirectoryUser(id=new_id("diruser"), email=email, preferred_username=email)
                 directory.users.append(user)
                 self.extra[user.id] = {"dp_id": secrets.token_hex(10), "active": True, "roles": []}
             extra = self.extra.setdefault(user.id, {"active": True, "roles": []})
@@ -162,7 +149,7 @@ class DirectorySync:
                 group = None
             created = group is None
             if created:
-                group = DirectoryGroup(id=_id("dirgroup"), display_name=str(fields["display_name"]))
+                group = DirectoryGroup(id=new_id("dirgroup"), display_name=str(fields["display_name"]))
                 directory.groups.append(group)
                 self.extra[group.id] = {"external_id": secrets.token_hex(10)}
             if fields.get("display_name"):
@@ -198,8 +185,7 @@ def _error(message: str, status: int):
 async def _handle(request, fn):
     from starlette.responses import JSONResponse
 
-    store = request.app.state.ctx.store
-    sync = DirectorySync.of(store)
+    sync = DirectorySync(request.app.state.ctx)
     body: dict[str, Any] = {}
     if request.method in ("POST", "PATCH"):
         try:

@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..domain.users import provision_user
 from ..safe_input import loads_json
 from . import mcp_as, pages
 from .oauth import NO_STORE, ctx_of
@@ -52,7 +53,7 @@ def post_user_details(ctx, connection_id: str, login_request_id: str, details: d
         raise BridgeError(400, "invalid_request", "user.email is required")
     given = str(details.get("given_name") or "")
     family = str(details.get("family_name") or "")
-    user = ctx.store.provision_user(email, None, given, family)
+    user = provision_user(ctx, email, None, given, family)
     with ctx.store.lock:
         if details.get("sub"):
             user.external_id = user.external_id or str(details["sub"])

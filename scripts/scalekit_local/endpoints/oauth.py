@@ -22,11 +22,11 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ..cross import faults, webhooks
-from ..cross.webhooks import login_data
 from ..domain import directory_sync
 from ..domain.context import Context
+from ..domain.users import provision_user
 from ..ids import new_id
-from ..state.records import STANDARD_SCOPES, AuthCode, AuthRequest, Client, User
+from ..state.records import STANDARD_SCOPES, AuthCode, AuthRequest, Client, User, login_data
 from . import idp_initiated, pages
 
 log = logging.getLogger("scalekit_local.http")
@@ -332,7 +332,7 @@ def complete_login(request: Request, req: AuthRequest, user: User, connection_id
     store.add_code(code)
     store.finish_auth_request(req.id)
     store.count("logins")
-    store.events.emit("user.login", login_data(user, store.sessions[session_id]), organization_id=org_id)
+    ctx.events.emit("user.login", login_data(user, store.sessions[session_id]), organization_id=org_id)
     response = redirect(with_query(req.redirect_uri, {"code": code.code, "state": req.state}))
     set_session_cookie(response, ctx, session_id)
     return response
@@ -431,7 +431,7 @@ async def idp_submit(request: Request) -> Response:
                             and connection.id not in store.hostile_idp_connections):
         return _idp_page(request, req, connection, email, "This identity provider only signs in users of: "
                          + (", ".join(connection.domains) or "no domains"), 400)
-    user = store.provision_user(email, connection.organization_id)
+    user = provision_user(ctx_of(request), email, connection.organization_id)
     return complete_login(request, req, user, connection.id, connection.organization_id)
 
 
@@ -470,7 +470,7 @@ async def social_submit(request: Request) -> Response:
     email = (form.get("email") or "").strip().lower()
     if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", email):
         return _social_page(request, req, provider, email, "Enter a valid email address.", 400)
-    user = store.provision_user(email, None)
+    user = provision_user(ctx_of(request), email, None)
     return complete_login(request, req, user, store.providers[provider].connection_id, None)
 
 

@@ -26,7 +26,6 @@ def register(server: grpc.Server, ctx) -> None:
 
     from ._util import paginate
 
-    store = ctx.store
 
     def message(event: dict):
         msg = pb.ScalekitEvent(spec_version=event["spec_version"], id=event["id"], type=event["type"],
@@ -64,7 +63,7 @@ def register(server: grpc.Server, ctx) -> None:
             f = request.filter
             if f.HasField("start_time") and f.HasField("end_time") and f.end_time.ToNanoseconds() < f.start_time.ToNanoseconds():
                 invalid(context, "filter.end_time is before filter.start_time")
-            events = [e for e in reversed(store.events.recent_events()) if matches(e, f)]
+            events = [e for e in reversed(ctx.events.recent_events()) if matches(e, f)]
             page, nxt, prev = paginate(context, events, request.page_size, request.page_token)
             return pb.ListEventsPaginatedResponse(events=[message(e) for e in page], next_page_token=nxt,
                                                   prev_page_token=prev)

@@ -5,10 +5,9 @@ import secrets
 
 import grpc
 
-from ..cross.webhooks import organization_json
 from ..ids import new_id, now
 from ..safe_input import split_url
-from ..state.records import PORTAL_LINK_TTL, Organization, PortalLink
+from ..state.records import PORTAL_LINK_TTL, Organization, PortalLink, organization_json
 from . import servicer
 from ._util import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, conflict, invalid, not_found, paginate, require_org, ts
 
@@ -151,7 +150,7 @@ def register(server: grpc.Server, ctx) -> None:
                                    slug=slug, region_code=region if region in ("US", "EU") else "US",
                                    metadata=dict(new.metadata), logo_url=check_logo(context, new))
                 store.organizations[org.id] = org
-            store.events.emit("organization.created", organization_json(org), organization_id=org.id)
+            ctx.events.emit("organization.created", organization_json(org), organization_id=org.id)
             return pb.CreateOrganizationResponse(organization=to_message(org, pb, store))
 
         def UpdateOrganization(self, request, context):
@@ -172,7 +171,7 @@ def register(server: grpc.Server, ctx) -> None:
                 if upd.metadata:
                     org.metadata.update(upd.metadata)
                 org.updated_at = now()
-            store.events.emit("organization.updated", organization_json(org), organization_id=org.id)
+            ctx.events.emit("organization.updated", organization_json(org), organization_id=org.id)
             return pb.UpdateOrganizationResponse(organization=to_message(org, pb, store))
 
         def DeleteOrganization(self, request, context):
@@ -180,7 +179,7 @@ def register(server: grpc.Server, ctx) -> None:
 
             org = lookup(request, context)
             delete_organization(store, org.id)
-            store.events.emit("organization.deleted", organization_json(org), organization_id=org.id)
+            ctx.events.emit("organization.deleted", organization_json(org), organization_id=org.id)
             return Empty()
 
         def UpdateOrganizationSettings(self, request, context):

@@ -72,7 +72,7 @@ def register(server: grpc.Server, ctx) -> None:
             lines.append(f"Or open this link: {link}")
         lines.append(f"It expires in {req.expires_in} seconds.")
         lines += [f"{k}: {v}" for k, v in sorted(variables.items())]
-        store.mailbox.send(req.email, "Your sign-in code" if req.code else "Your sign-in link", "passwordless",
+        ctx.mailbox.send(req.email, "Your sign-in code" if req.code else "Your sign-in link", "passwordless",
                            "\n".join(lines), code=req.code, link=link, auth_request_id=req.id)
 
     def answer(req: PasswordlessRequest):

@@ -12,9 +12,8 @@ from __future__ import annotations
 import grpc
 
 from ..cross.rpc_errors import abort_with_error
-from ..cross.webhooks import membership_data, user_json
 from ..ids import new_id, now
-from ..state.records import Membership, User
+from ..state.records import Membership, User, membership_data, user_json
 from . import servicer
 from ._util import check_email, conflict, invalid, not_found, paginate, require_org, ts
 
@@ -22,13 +21,13 @@ INVITE_TTL = 15 * 24 * 3600
 PROFILE_FIELDS = ("locale", "phone_number", "preferred_username", "picture", "gender")
 
 
-def invite(store, user: User, membership: Membership, inviter_email: str | None = None) -> None:
+def invite(ctx, user: User, membership: Membership, inviter_email: str | None = None) -> None:
     """Put a membership in PENDING_INVITE and send the invitation to the mailbox."""
     t = now()
     membership.status, membership.invite_expires_at = "PENDING_INVITE", t + INVITE_TTL
-    org = store.organization(membership.organization_id)
+    org = ctx.store.organization(membership.organization_id)
     name = org.display_name if org else membership.organization_id
-    store.mailbox.send(user.email, f"You are invited to {name}", "invitation",
+    ctx.mailbox.send(user.email, f"You are invited to {name}", "invitation",
                        f"{inviter_email or 'An administrator'} invited you to join {name}. Sign in to accept; "
                        f"the invitation expires in 15 days.", organization_id=membership.organization_id)
 
@@ -152,7 +151,7 @@ def register(server: grpc.Server, ctx) -> None:
         return query in user.email or query in user.display_name.lower() or query == (user.external_id or "").lower() or query == user.id
 
     def emit_membership(action: str, user: User, org_id: str) -> None:
-        store.events.emit(f"user.organization_membership_{action}",
+        ctx.events.emit(f"user.organization_membership_{action}",
                           membership_data(user, org_id, provisioning_method="api"), organization_id=org_id)
 
     class Users:
@@ -181,11 +180,11 @@ def register(server: grpc.Server, ctx) -> None:
                 membership = Membership(org.id, roles, dict(new.membership.metadata))
                 existing.memberships.append(membership)
                 if inviting:
-                    invite(store, existing, membership, new.membership.inviter_email or None)
+                    invite(ctx, existing, membership, new.membership.inviter_email or None)
                 existing.updated_at = now()
                 response = pb.CreateUserAndMembershipResponse(user=message(existing))
             if created:
-                store.events.emit("user.created", user_json(existing), organization_id=org.id)
+                ctx.events.emit("user.created", user_json(existing), organization_id=org.id)
             emit_membership("created", existing, org.id)
             return response
 
@@ -239,13 +238,13 @@ def register(server: grpc.Server, ctx) -> None:
                 user.metadata.update(upd.metadata)
                 user.updated_at = now()
                 response = pb.UpdateUserResponse(user=message(user))
-            store.events.emit("user.updated", user_json(user))
+            ctx.events.emit("user.updated", user_json(user))
             return response
 
         def DeleteUser(self, request, context):
             user = find(request, context)
             delete_user(store, user.id)
-            store.events.emit("user.deleted", user_json(user))
+            ctx.events.emit("user.deleted", user_json(user))
             return Empty()
 
         def CreateMembership(self, request, context):
@@ -259,7 +258,7 @@ def register(server: grpc.Server, ctx) -> None:
                 membership = Membership(org.id, roles, dict(request.membership.metadata))
                 user.memberships.append(membership)
                 if request.HasField("send_invitation_email") and request.send_invitation_email:
-                    invite(store, user, membership, request.membership.inviter_email or None)
+                    invite(ctx, user, membership, request.membership.inviter_email or None)
                 user.updated_at = now()
                 response = pb.CreateMembershipResponse(user=message(user))
             emit_membership("created", user, org.id)
@@ -289,7 +288,7 @@ def register(server: grpc.Server, ctx) -> None:
                         store.end_session(session.id)
                 if request.HasField("cascade") and request.cascade and not user.memberships:
                     delete_user(store, user.id)
-            store.events.emit("user.organization_membership_deleted",
+            ctx.events.emit("user.organization_membership_deleted",
                               membership_data(user, request.organization_id, roles, provisioning_method="api"),
                               organization_id=request.organization_id)
             return Empty()
@@ -306,7 +305,7 @@ def register(server: grpc.Server, ctx) -> None:
                     m.invite_expires_at = t + INVITE_TTL  # expired: a new invitation
                 m.resent_at, m.resent_count = t, m.resent_count + 1
                 org = store.organization(request.organization_id)
-                store.mailbox.send(user.email, f"Reminder: you are invited to {org.display_name if org else m.organization_id}",
+                ctx.mailbox.send(user.email, f"Reminder: you are invited to {org.display_name if org else m.organization_id}",
                                    "invitation", "Sign in to accept the invitation.", organization_id=m.organization_id)
                 return pb.ResendInviteResponse(invite=pb.Invite(
                     organization_id=m.organization_id, user_id=user.id, status=m.status, created_at=ts(m.created_at),

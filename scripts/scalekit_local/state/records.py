@@ -16,7 +16,7 @@ import hmac
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..ids import new_id, now
+from ..ids import new_id, now, rfc3339
 
 STANDARD_SCOPES = ("openid", "profile", "email", "offline_access")
 PORTAL_LINK_TTL = 60  # a generated admin portal link: single use, 1 minute (guides/admin-portal.mdx)
@@ -326,3 +326,64 @@ class OrgSettings:
     features: dict[str, bool] = field(default_factory=dict)
     max_allowed_users: int | None = None
     session_policy: dict[str, Any] = field(default_factory=lambda: {"policy_source": "APPLICATION"})
+
+
+# ---- JSON shapes: the records as Scalekit's events carry them (cross/webhooks.py sends them) -------
+def organization_json(org: Organization) -> dict[str, Any]:
+    return {
+        "id": org.id, "display_name": org.display_name, "external_id": org.external_id,
+        "region_code": org.region_code, "metadata": dict(org.metadata) or None,
+        "create_time": rfc3339(org.created_at), "update_time": rfc3339(org.updated_at),
+        "settings": {"features": [{"name": "sso", "enabled": True}, {"name": "dir_sync", "enabled": False}]},
+    }
+
+
+def user_json(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id, "email": user.email, "external_id": user.external_id or "",
+        "metadata": dict(user.metadata),
+        "create_time": rfc3339(user.created_at),
+        "update_time": rfc3339(user.updated_at or user.created_at),
+        "user_profile": {
+            "email_verified": user.email_verified, "given_name": user.given_name, "family_name": user.family_name,
+            "name": user.display_name,
+        },
+        "memberships": [{"organization_id": m.organization_id, "roles": [{"name": r} for r in m.roles]}
+                        for m in user.memberships],
+    }
+
+
+def membership_data(user: User, organization_id: str, roles: list[str] | None = None,
+                    provisioning_method: str = "jit") -> dict[str, Any]:
+    membership = user.membership(organization_id)
+    roles = list(roles if roles is not None else (membership.roles if membership else []))
+    return {
+        "organization": {"id": organization_id},
+        "user": {"id": user.id, "email": user.email, "membership": {
+            "organization_id": organization_id, "membership_status": "ACTIVE",
+            "provisioning_method": provisioning_method, "roles": [{"name": r} for r in roles],
+            "created_at": rfc3339(), "accepted_at": rfc3339(),
+        }},
+    }
+
+
+def login_data(user: User, session: Session) -> dict[str, Any]:
+    """UserAuthEventData (openapi/scalekit.yaml): {user, user_session}. Session fields the local
+    environment has no value for (expiry policy, device) are left out."""
+    login_time = rfc3339(session.created_at)
+    account = {k: v for k, v in user_json(user).items() if k != "memberships"}
+    account["last_login_time"] = login_time
+    orgs = [session.organization_id] if session.organization_id else []
+    return {
+        "user": account,
+        "user_session": {
+            "session_id": session.id, "user_id": user.id, "organization_id": session.organization_id,
+            "status": "ACTIVE" if session.active else "LOGGED_OUT", "created_at": login_time, "updated_at": login_time,
+            "last_active_at": login_time, "expired_at": None, "logout_at": None,
+            "authenticated_organizations": orgs,
+        },
+    }
+
+
+def signup_data(user: User, org: Organization) -> dict[str, Any]:
+    return {"organization": organization_json(org), "user": user_json(user)}

@@ -79,6 +79,9 @@ class Store:
         self.connections: dict[str, Connection] = _connections(seed)
         self.domains: dict[str, Domain] = _domains(seed)
         self.directories: dict[str, Directory] = _directories(seed)
+        # SCIM-only attributes of directory users and groups (active, external ids, roles), by their id:
+        # domain/directory_sync.py (not saved)
+        self.directory_extra: dict[str, dict[str, Any]] = {}
         self.roles: dict[str, Role] = _roles(seed)
         self.org_roles: dict[str, dict[str, Role]] = {}          # organization id -> role name -> role
         self.permissions: dict[str, Permission] = _permissions(seed)
@@ -106,16 +109,6 @@ class Store:
         self._jti_queue: deque[tuple[float, str]] = deque()      # (token expiry, revoked jti)
         self.journal: set[tuple[str, str]] = set()  # (kind, id) changed since the last save (persistence.py)
         self.management_dirty = True  # management objects may have changed since the last save
-        # Event bus + webhook deliveries (webhooks.py: store.events.emit(type, data, organization_id=None))
-        # and injected faults (faults.py).
-        from ..cross.faults import FaultRegistry
-        from ..cross.webhooks import EventBus
-
-        self.events = EventBus(endpoints=seed.get("webhooks", []))
-        self.faults = FaultRegistry()
-        from ..cross.mailbox import Mailbox
-
-        self.mailbox = Mailbox()  # emails the environment would send (mailbox.py)
 
     # ---- seeded objects -------------------------------------------------------------------
     @property
@@ -200,33 +193,6 @@ class Store:
         name = settings.default_creator_role if which == "creator" else \
             settings.org_default_member_roles.get(org_id or "", settings.default_member_role)
         return [name] if name and self.find_role(name, org_id) else []
-
-    def provision_user(self, email: str, organization_id: str | None, given_name: str = "", family_name: str = "") -> User:
-        """Just-in-time user for an SSO or social login with an email the seed does not know."""
-        with self.lock:
-            existing = self.user_by_email(email)
-            if existing:
-                if organization_id and existing.membership(organization_id) is None:
-                    existing.memberships.append(Membership(organization_id, self.default_roles(organization_id, "member")))
-                    self.management_changed()
-                    self.events.provisioned(existing, organization_id, new_user=False)
-                return existing
-            local = email.split("@", 1)[0]
-            user = User(id=new_id("usr"), email=email.lower(), given_name=given_name or local.capitalize(),
-                        family_name=family_name)
-            personal = organization_id is None
-            if personal:  # social sign-up: a personal organization, as full-stack auth does
-                org = Organization(id=new_id("org"), display_name=f"{user.display_name}'s workspace")
-                self.organizations[org.id] = org
-                organization_id = org.id
-                roles = self.default_roles(organization_id, "creator")
-            else:
-                roles = self.default_roles(organization_id, "member")
-            user.memberships.append(Membership(organization_id, roles))
-            self.users[user.id] = user
-            self.management_changed()
-            self.events.provisioned(user, organization_id, new_user=True, new_org=self.organizations[organization_id] if personal else None)
-            return user
 
     def accept_invitation(self, user: User, org_id: str | None) -> None:
         """Signing in to an organization accepts a pending, unexpired invitation to it."""
