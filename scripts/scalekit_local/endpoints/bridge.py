@@ -40,7 +40,7 @@ class BridgeError(Exception):
 def post_user_details(ctx, connection_id: str, login_request_id: str, details: dict) -> str:
     """Attach the app's user to a pending login request; returns the login request id.
     Shared by the HTTP endpoint and the gRPC AuthService.UpdateLoginUserDetails."""
-    st = mcp_as.state(ctx)
+    st = ctx.store.mcp
     pending = st.by_login_request(login_request_id or "")
     if pending is None or st.resources[pending.resource_id].connection_id != connection_id:
         raise BridgeError(404, "not_found", f"no pending login request '{login_request_id}' for connection '{connection_id}'")
@@ -110,7 +110,7 @@ def _invalid_state(request: Request, description: str) -> Response:
 
 async def partner_callback(request: Request) -> Response:
     ctx = ctx_of(request)
-    st = mcp_as.state(ctx)
+    st = ctx.store.mcp
     value = request.query_params.get("state") or ""
     if not value:
         return _invalid_state(request, "The state parameter is missing.")

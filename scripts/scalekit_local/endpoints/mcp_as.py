@@ -30,10 +30,7 @@ import hmac
 import ipaddress
 import logging
 import secrets
-import threading
 import time
-from collections import deque
-from dataclasses import dataclass, field
 from urllib.parse import unquote, urlencode
 
 from starlette.requests import Request
@@ -42,7 +39,7 @@ from starlette.routing import Route
 
 from ..ids import new_id
 from ..safe_input import loads_json, split_url
-from ..state.records import STANDARD_SCOPES
+from ..state.records import MCP_PENDING_TTL, McpClient, McpCode, Pending, Resource
 from . import pages
 from .oauth import (
     NO_STORE,
@@ -69,195 +66,12 @@ from .oauth import (
 
 log = logging.getLogger("scalekit_local.mcp")
 
-PENDING_TTL = 600          # a login / consent / bridge state lives 10 minutes
 CIMD_CACHE_SECONDS = 300
 CIMD_MAX_BYTES = 16 * 1024
 CIMD_FETCH_TIMEOUT = 5.0
 MAX_REGISTRATION_BYTES = 16 * 1024
 AUTH_METHODS = ("none", "client_secret_post", "client_secret_basic")  # what a registration may ask for
 ISSUED_AUTH_METHODS = ["none"]  # what it gets: DCR and CIMD clients are public
-_STATE_LOCK = threading.Lock()
-
-
-# ---- state ----------------------------------------------------------------------------------
-@dataclass
-class Resource:
-    id: str
-    name: str
-    urls: list[str]
-    scopes: list[str]
-    dcr: bool = True
-    cimd: bool = True
-    token_issuer: str = "environment"  # environment | resource
-    login_url: str | None = None       # custom auth (bridge.py)
-    connection_id: str | None = None
-    state_ttl: int = PENDING_TTL       # custom auth: how long login_request_id and state stay valid
-
-    def allowed_scopes(self) -> set[str]:
-        return set(self.scopes) | set(STANDARD_SCOPES)
-
-
-@dataclass
-class McpClient:
-    id: str
-    resource_id: str | None          # None: a CIMD client (usable with any resource that allows CIMD)
-    redirect_uris: list[str]
-    name: str = ""
-    auth_method: str = "none"
-    secret: str | None = None
-    metadata: dict = field(default_factory=dict)
-    fetched_at: float = 0.0
-    # Clients created over the management API or the seed (services/resource_clients.py): several
-    # secrets [{"id", "secret", "created_at"}] and their own settings.
-    secrets: list[dict] = field(default_factory=list)
-    description: str = ""
-    scopes: list[str] = field(default_factory=list)
-    custom_claims: dict[str, str] = field(default_factory=dict)
-    expiry: int = 0
-    created_at: float = field(default_factory=time.time)
-
-    def has_secret(self) -> bool:
-        return self.secret is not None or bool(self.secrets)
-
-    def secret_matches(self, candidate: str | None) -> bool:
-        known = ([self.secret] if self.secret is not None else []) + [s["secret"] for s in self.secrets]
-        return bool(candidate) and any(hmac.compare_digest(k.encode(), candidate.encode()) for k in known)
-
-
-@dataclass
-class Pending:
-    """An authorization request waiting for a login, the bridge or consent."""
-    id: str
-    client_id: str
-    resource_id: str
-    resource_url: str
-    redirect_uri: str
-    scopes: list[str]
-    state: str | None
-    code_challenge: str
-    base: str                        # the environment URL the client used
-    expires_at: float
-    user_id: str | None = None
-    organization_id: str | None = None
-    connection_id: str | None = None
-    session_id: str | None = None
-    consent_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
-    login_request_id: str | None = None
-    bridge_state: str | None = None
-    bridge_state_used: bool = False
-
-
-@dataclass
-class McpCode:
-    code: str
-    client_id: str
-    resource_id: str
-    resource_url: str
-    redirect_uri: str
-    user_id: str
-    organization_id: str | None
-    session_id: str
-    connection_id: str
-    scopes: list[str]
-    code_challenge: str
-    expires_at: float
-    used: bool = False
-    family_id: str | None = None
-    access_jti: str | None = None   # revoked when the code is replayed
-    access_exp: float | None = None
-
-
-class McpState:
-    def __init__(self, raw_resources: list[dict]):
-        self.lock = threading.RLock()
-        self.resources: dict[str, Resource] = {}
-        for r in raw_resources:
-            custom = r.get("custom_auth") or {}
-            self.resources[r["id"]] = Resource(
-                id=r["id"], name=r.get("name", r["id"]), urls=list(r["urls"]), scopes=list(r.get("scopes", [])),
-                dcr=r.get("dynamic_client_registration", True), cimd=r.get("client_id_metadata_documents", True),
-                token_issuer=r.get("token_issuer", "environment"), login_url=custom.get("login_url"),
-                connection_id=custom.get("connection_id"), state_ttl=int(custom.get("state_ttl", PENDING_TTL)),
-            )
-        self.clients: dict[str, McpClient] = {}
-        for r in raw_resources:  # static clients of the seed (ClientService resource clients)
-            for c in r.get("clients", []):
-                self.clients[c["id"]] = McpClient(
-                    id=c["id"], resource_id=r["id"], redirect_uris=list(c.get("redirect_uris", [])),
-                    name=c.get("name", ""), auth_method="client_secret_basic", scopes=list(c.get("scopes", [])),
-                    secrets=[{"id": f"sks_{c['id'].split('_', 1)[1]}", "secret": c["secret"], "created_at": time.time()}])
-        self.pending: dict[str, Pending] = {}
-        self.codes: dict[str, McpCode] = {}
-        # Expiry queues (oldest first) and lookups, so that nothing scans all pending requests or codes.
-        self._pending_queue: deque[tuple[float, str]] = deque()
-        self._code_queue: deque[tuple[float, str]] = deque()
-        self._by_login_request: dict[str, str] = {}
-        self._by_bridge_state: dict[str, str] = {}
-        self.families: dict[str, tuple[str, str]] = {}  # refresh family -> (resource id, resource URL)
-
-    def resource_for_url(self, url: str, cimd_only: bool = False) -> Resource | None:
-        return next((r for r in self.resources.values() if url in r.urls and (r.cimd or not cimd_only)), None)
-
-    def add_pending(self, p: Pending) -> None:
-        with self.lock:
-            t = time.time()
-            while self._pending_queue and self._pending_queue[0][0] < t - PENDING_TTL:
-                self.finish(self._pending_queue.popleft()[1])
-            self.pending[p.id] = p
-            self._pending_queue.append((p.expires_at, p.id))
-            if p.login_request_id:
-                self._by_login_request[p.login_request_id] = p.id
-            if p.bridge_state:
-                self._by_bridge_state[p.bridge_state] = p.id
-
-    def add_code(self, code: McpCode) -> None:
-        with self.lock:
-            t = time.time()
-            while self._code_queue and self._code_queue[0][0] < t - 600:  # kept a while to catch replays
-                self.codes.pop(self._code_queue.popleft()[1], None)
-            self.codes[code.code] = code
-            self._code_queue.append((code.expires_at, code.code))
-
-    def get_pending(self, pending_id: str | None) -> Pending | None:
-        with self.lock:
-            p = self.pending.get(pending_id or "")
-            return p if p and p.expires_at >= time.time() else None
-
-    def by_login_request(self, login_request_id: str) -> Pending | None:
-        with self.lock:
-            return self.pending.get(self._by_login_request.get(login_request_id, ""))
-
-    def by_bridge_state(self, bridge_state: str) -> Pending | None:
-        with self.lock:
-            return self.pending.get(self._by_bridge_state.get(bridge_state, ""))
-
-    def finish(self, pending_id: str) -> None:
-        with self.lock:
-            p = self.pending.pop(pending_id, None)
-            if p is not None:
-                self._by_login_request.pop(p.login_request_id or "", None)
-                self._by_bridge_state.pop(p.bridge_state or "", None)
-
-    def take_code(self, code: str) -> tuple[McpCode | None, str]:
-        with self.lock:
-            entry = self.codes.get(code)
-            if entry is None:
-                return None, "unknown"
-            if entry.used:
-                return entry, "used"
-            entry.used = True
-            return (entry, "expired") if entry.expires_at < time.time() else (entry, "")
-
-
-def state(ctx) -> McpState:
-    st = getattr(ctx, "_mcp_state", None)
-    if st is None:
-        with _STATE_LOCK:
-            st = getattr(ctx, "_mcp_state", None)
-            if st is None:
-                st = McpState(getattr(ctx.store, "resources", []) or [])
-                ctx._mcp_state = st
-    return st
 
 
 def resource_issuer(base: str, resource: Resource) -> str:
@@ -302,7 +116,7 @@ def owns_client(ctx, client_id: str | None) -> bool:
         return False
     if is_cimd_client_id(client_id):
         return True
-    st = state(ctx)
+    st = ctx.store.mcp
     with st.lock:
         return client_id in st.clients
 
@@ -324,7 +138,7 @@ def cimd_url_problem(url: str) -> str | None:
 
 async def resolve_client(ctx, client_id: str) -> tuple[McpClient | None, str]:
     """(client, "") or (None, why). CIMD documents are fetched and cached for 5 minutes."""
-    st = state(ctx)
+    st = ctx.store.mcp
     if not is_cimd_client_id(client_id):
         with st.lock:
             client = st.clients.get(client_id)
@@ -405,7 +219,7 @@ async def fetch_bounded(url: str) -> tuple[bytes, str]:
 # ---- metadata and registration ---------------------------------------------------------------
 def _resource_or_404(request: Request) -> Resource | Response:
     res_id = request.path_params["res_id"]
-    resource = state(ctx_of(request)).resources.get(res_id)
+    resource = ctx_of(request).store.mcp.resources.get(res_id)
     if resource is None:
         return JSONResponse({"error": "not_found", "error_description": f"no MCP resource '{res_id}' in this environment"},
                             status_code=404)
@@ -493,7 +307,7 @@ async def register(request: Request) -> Response:
         "token_endpoint_auth_method": "none", "grant_types": grants, "response_types": responses,
     })
     client.metadata = answer
-    st = state(ctx)
+    st = ctx.store.mcp
     with st.lock:
         st.clients[client.id] = client
     ctx.store.count("mcp.register")
@@ -503,7 +317,7 @@ async def register(request: Request) -> Response:
 # ---- /oauth/authorize for MCP clients ------------------------------------------------------------
 async def authorize(request: Request, params: Params) -> Response:
     ctx = ctx_of(request)
-    st = state(ctx)
+    st = ctx.store.mcp
     ctx.store.count("mcp.authorize")
     if params.repeated(("client_id", "redirect_uri")):
         return pages.error_page("invalid_request", f"'{params.repeated(('client_id', 'redirect_uri'))}' was sent more than once.")
@@ -569,7 +383,7 @@ async def authorize(request: Request, params: Params) -> Response:
 
     pending = Pending(id="mreq_" + secrets.token_urlsafe(18), client_id=client.id, resource_id=resource.id,
                       resource_url=resource_url, redirect_uri=redirect_uri, scopes=scopes, state=params.get("state"),
-                      code_challenge=challenge, base=base, expires_at=time.time() + PENDING_TTL)
+                      code_challenge=challenge, base=base, expires_at=time.time() + MCP_PENDING_TTL)
     store = ctx.store
     if resource.login_url:  # custom auth: the app logs the user in (bridge.py)
         pending.login_request_id = "lri_" + secrets.token_urlsafe(18)
@@ -607,7 +421,7 @@ def consent_or_approve(request: Request, pending: Pending) -> Response:
 
 def approve(request: Request, pending: Pending) -> Response:
     ctx = ctx_of(request)
-    st = state(ctx)
+    st = ctx.store.mcp
     resource = st.resources[pending.resource_id]
     code = McpCode(code=secrets.token_urlsafe(32), client_id=pending.client_id, resource_id=resource.id,
                    resource_url=pending.resource_url, redirect_uri=pending.redirect_uri, user_id=pending.user_id,
@@ -627,12 +441,12 @@ def approve(request: Request, pending: Pending) -> Response:
 
 # ---- login and consent pages ---------------------------------------------------------------------
 def _pending_or_page(request: Request, pending_id: str | None) -> tuple[Pending | None, Response | None]:
-    return found_or_page(state(ctx_of(request)).get_pending(pending_id),
+    return found_or_page(ctx_of(request).store.mcp.get_pending(pending_id),
                          "This authorization request is unknown or has expired. Start again from the MCP client.")
 
 
 def _client_name(ctx, pending: Pending) -> str:
-    st = state(ctx)
+    st = ctx.store.mcp
     with st.lock:
         client = st.clients.get(pending.client_id)
     return (client.name if client and client.name else pending.client_id)
@@ -691,7 +505,7 @@ async def consent_submit(request: Request) -> Response:
         return pages.error_page("invalid_request", "Sign in before giving consent.")
     if not hmac.compare_digest(pending.consent_token, form.get("t") or ""):
         return pages.error_page("invalid_request", "The consent form is stale or was not served by this environment.", 403)
-    st = state(ctx_of(request))
+    st = ctx_of(request).store.mcp
     resource = st.resources[pending.resource_id]
     if form.get("action") != "approve":
         st.finish(pending.id)
@@ -735,7 +549,7 @@ async def token(request: Request, ctx, params: Params, grant_type: str) -> dict:
 
 
 def _grant_code(request: Request, ctx, client: McpClient, params: Params) -> dict:
-    st = state(ctx)
+    st = ctx.store.mcp
     code, redirect_uri, verifier = params.get("code"), params.get("redirect_uri"), params.get("code_verifier")
     if not code:
         raise OAuthError("invalid_request", "code is required")
@@ -769,7 +583,7 @@ def _grant_code(request: Request, ctx, client: McpClient, params: Params) -> dic
 
 
 def _grant_refresh(request: Request, ctx, client: McpClient, params: Params) -> dict:
-    st = state(ctx)
+    st = ctx.store.mcp
     presented = params.get("refresh_token")
     if not presented:
         raise OAuthError("invalid_request", "refresh_token is required")
@@ -821,4 +635,4 @@ ROUTES = [
     Route("/oauth/mcp/consent", consent_submit, methods=["POST"]),
 ]
 
-__all__ = ["ROUTES", "owns_client", "authorize", "token", "state", "json_error", "request_params"]
+__all__ = ["ROUTES", "owns_client", "authorize", "token", "json_error", "request_params"]

@@ -231,7 +231,7 @@ def build(ctx, env_url: str, req: dict) -> dict:
 
 
 def _resource_ids(ctx) -> list[str]:
-    return [r["id"] for r in getattr(ctx.store, "resources", None) or [] if isinstance(r, dict) and "id" in r]
+    return list(ctx.store.mcp.resources)
 
 
 # ---- HTTP -----------------------------------------------------------------------------------------

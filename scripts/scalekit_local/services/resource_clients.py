@@ -22,7 +22,7 @@ import secrets
 import time
 
 from ..ids import new_id
-from ..state.records import Consent
+from ..state.records import Consent, McpClient
 from ._util import invalid, not_found, paginate, ts
 
 MAX_SECRETS = 5
@@ -39,9 +39,7 @@ class ResourceClients:
 
     # ---- helpers ----------------------------------------------------------------------------------
     def _state(self):
-        from ..endpoints import mcp_as  # the MCP authorization server's state: resources and clients
-
-        return mcp_as.state(self._ctx)
+        return self._ctx.store.mcp  # the MCP authorization server's state: resources and clients
 
     def _resource(self, context, resource_id: str):
         if not resource_id:
@@ -117,8 +115,6 @@ class ResourceClients:
 
     # ---- resource clients ---------------------------------------------------------------------------
     def CreateResourceClient(self, request, context):
-        from ..endpoints.mcp_as import McpClient
-
         resource = self._resource(context, request.resource_id)
         spec = request.client
         if spec.audience:

@@ -5,6 +5,7 @@ events and webhooks carry. Shapes only: the Store (store.py) holds the records a
 - logins: pending login requests, authorization codes, sessions, refresh tokens;
 - management objects: domains, directories, permissions, portal links, API keys, passkeys, consents,
   environment connections, environment and organization settings;
+- the MCP authorization server: resources, their clients, pending authorization requests and codes;
 - JSON shapes: organizations, users, memberships, logins and sign-ups as Scalekit's events carry them.
 
 persistence.py saves the durable records as JSON documents of these fields, so a renamed or removed
@@ -13,12 +14,14 @@ field is a change of the state file's format.
 from __future__ import annotations
 
 import hmac
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..ids import new_id, now, rfc3339
 
 STANDARD_SCOPES = ("openid", "profile", "email", "offline_access")
+MCP_PENDING_TTL = 600  # an MCP login, consent or custom-auth bridge request lives 10 minutes
 PORTAL_LINK_TTL = 60  # a generated admin portal link: single use, 1 minute (guides/admin-portal.mdx)
 
 
@@ -326,6 +329,94 @@ class OrgSettings:
     features: dict[str, bool] = field(default_factory=dict)
     max_allowed_users: int | None = None
     session_policy: dict[str, Any] = field(default_factory=lambda: {"policy_source": "APPLICATION"})
+
+
+# ---- MCP authorization server (endpoints/mcp_as.py, the custom-auth bridge, ClientService) ----------
+@dataclass
+class Resource:
+    id: str
+    name: str
+    urls: list[str]
+    scopes: list[str]
+    dcr: bool = True
+    cimd: bool = True
+    token_issuer: str = "environment"  # environment | resource
+    login_url: str | None = None       # custom auth (bridge.py)
+    connection_id: str | None = None
+    state_ttl: int = MCP_PENDING_TTL   # custom auth: how long login_request_id and state stay valid
+
+    def allowed_scopes(self) -> set[str]:
+        return set(self.scopes) | set(STANDARD_SCOPES)
+
+
+@dataclass
+class McpClient:
+    id: str
+    resource_id: str | None          # None: a CIMD client (usable with any resource that allows CIMD)
+    redirect_uris: list[str]
+    name: str = ""
+    auth_method: str = "none"
+    secret: str | None = None
+    metadata: dict = field(default_factory=dict)
+    fetched_at: float = 0.0
+    # Clients created over the management API or the seed (services/resource_clients.py): several
+    # secrets [{"id", "secret", "created_at"}] and their own settings.
+    secrets: list[dict] = field(default_factory=list)
+    description: str = ""
+    scopes: list[str] = field(default_factory=list)
+    custom_claims: dict[str, str] = field(default_factory=dict)
+    expiry: int = 0
+    created_at: float = field(default_factory=now)
+
+    def has_secret(self) -> bool:
+        return self.secret is not None or bool(self.secrets)
+
+    def secret_matches(self, candidate: str | None) -> bool:
+        known = ([self.secret] if self.secret is not None else []) + [s["secret"] for s in self.secrets]
+        return bool(candidate) and any(hmac.compare_digest(k.encode(), candidate.encode()) for k in known)
+
+
+@dataclass
+class Pending:
+    """An authorization request waiting for a login, the bridge or consent."""
+    id: str
+    client_id: str
+    resource_id: str
+    resource_url: str
+    redirect_uri: str
+    scopes: list[str]
+    state: str | None
+    code_challenge: str
+    base: str                        # the environment URL the client used
+    expires_at: float
+    user_id: str | None = None
+    organization_id: str | None = None
+    connection_id: str | None = None
+    session_id: str | None = None
+    consent_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    login_request_id: str | None = None
+    bridge_state: str | None = None
+    bridge_state_used: bool = False
+
+
+@dataclass
+class McpCode:
+    code: str
+    client_id: str
+    resource_id: str
+    resource_url: str
+    redirect_uri: str
+    user_id: str
+    organization_id: str | None
+    session_id: str
+    connection_id: str
+    scopes: list[str]
+    code_challenge: str
+    expires_at: float
+    used: bool = False
+    family_id: str | None = None
+    access_jti: str | None = None   # revoked when the code is replayed
+    access_exp: float | None = None
 
 
 # ---- JSON shapes: the records as Scalekit's events carry them (cross/webhooks.py sends them) -------

@@ -19,6 +19,7 @@ from typing import Any
 from ..ids import new_id, now
 from ..keys.token_claims import TokenClaim
 from ..keys.token_claims import make as make_claim
+from .mcp import McpState
 from .records import (
     ApiToken,
     AuthCode,
@@ -89,7 +90,8 @@ class Store:
         self.passkeys: dict[str, Passkey] = _passkeys(seed)
         self.api_tokens: dict[str, ApiToken] = _api_tokens(seed)
         self.consents: dict[str, Consent] = {}                   # MCP consents (consent page)
-        self.resources: list[dict] = [dict(r) for r in seed.get("resources", [])]  # MCP resources: mcp_as.py
+        # ---- the MCP authorization server: resources, their clients, its logins (own lock) ----
+        self.mcp: McpState = McpState(seed.get("resources", []))
         # ---- runtime state -------------------------------------------------------------------
         # Every change goes through the methods below, which keep the indexes, the expiry queues
         # (oldest first, so pruning never scans) and the persistence journal current.
