@@ -6,7 +6,8 @@ A resource with `custom_auth: {login_url, connection_id}` in the seed makes `/oa
 1. the app logs the user in its own way and posts the user server-to-server, either
    `POST /api/v1/connections/{conn}/auth-requests/{login_request_id}/user` with a JSON body
    `{sub, email, ...}` and `Authorization: Bearer <client_credentials token of the environment
-   client>`, or the SDK's `auth.update_login_user_details(...)` (gRPC, services/auth.py);
+   client>`, or the SDK's `auth.update_login_user_details(...)` (gRPC, services/auth.py); both
+   land in domain/bridge.py;
 2. the app sends the browser to `/sso/v1/connections/{conn}/partner:callback?state=<state>`, which
    continues as any MCP login: consent (approved at once with --auto-login), then the code and the
    redirect to the MCP client.
@@ -23,47 +24,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..domain.users import provision_user
+from ..domain.bridge import BridgeError, post_user_details
 from ..safe_input import loads_json
 from . import mcp_as, pages
 from .oauth import NO_STORE, ctx_of
 
 MAX_BODY = 16 * 1024
-
-
-class BridgeError(Exception):
-    def __init__(self, status: int, error: str, description: str):
-        super().__init__(description)
-        self.status, self.error, self.description = status, error, description
-
-
-def post_user_details(ctx, connection_id: str, login_request_id: str, details: dict) -> str:
-    """Attach the app's user to a pending login request; returns the login request id.
-    Shared by the HTTP endpoint and the gRPC AuthService.UpdateLoginUserDetails."""
-    st = ctx.store.mcp
-    pending = st.by_login_request(login_request_id or "")
-    if pending is None or st.resources[pending.resource_id].connection_id != connection_id:
-        raise BridgeError(404, "not_found", f"no pending login request '{login_request_id}' for connection '{connection_id}'")
-    if pending.expires_at < time.time():
-        raise BridgeError(404, "not_found", f"login request '{login_request_id}' has expired")
-    if pending.bridge_state_used:
-        raise BridgeError(409, "conflict", f"login request '{login_request_id}' is already complete")
-    email = str(details.get("email") or "").strip().lower()
-    if "@" not in email:
-        raise BridgeError(400, "invalid_request", "user.email is required")
-    given = str(details.get("given_name") or "")
-    family = str(details.get("family_name") or "")
-    user = provision_user(ctx, email, None, given, family)
-    with ctx.store.lock:
-        if details.get("sub"):
-            user.external_id = user.external_id or str(details["sub"])
-        if details.get("name") and not user.name:
-            user.name = str(details["name"])
-    with st.lock:
-        pending.session_id = None
-        mcp_as.set_user(ctx, pending, user, connection_id)
-    ctx.store.count("bridge.user_details")
-    return login_request_id
 
 
 def _bearer_ok(ctx, request: Request) -> bool:

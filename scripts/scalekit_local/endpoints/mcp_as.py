@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import hmac
-import ipaddress
 import logging
 import secrets
 import time
@@ -37,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..domain.mcp import is_loopback_host, redirect_uri_problem, set_user
 from ..ids import new_id
 from ..safe_input import loads_json, split_url
 from ..state.records import MCP_PENDING_TTL, McpClient, McpCode, Pending, Resource
@@ -79,33 +79,6 @@ def resource_issuer(base: str, resource: Resource) -> str:
 
 
 # ---- redirect URIs and clients -----------------------------------------------------------------
-def is_loopback_host(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def redirect_uri_problem(uri) -> str | None:
-    """Redirect URIs must be https, or http on a loopback host; no fragment (OAuth 2.1, MCP)."""
-    if not isinstance(uri, str) or not uri:
-        return "redirect URIs must be non-empty strings"
-    parts = split_url(uri)
-    if parts is None:
-        return f"redirect URI {uri!r} is not a well-formed URL (host, port)"
-    if parts.fragment or "#" in uri:
-        return f"redirect URI {uri!r} must not have a fragment"
-    if parts.scheme == "https" and parts.hostname:
-        return None
-    if parts.scheme == "http" and is_loopback_host(parts.hostname):
-        return None
-    return f"redirect URI {uri!r} must use https, or http on a loopback host (localhost, 127.0.0.1, [::1])"
-
-
 def is_cimd_client_id(client_id: str | None) -> bool:
     return bool(client_id) and client_id.startswith(("https://", "http://"))
 
@@ -403,13 +376,6 @@ async def authorize(request: Request, params: Params) -> Response:
         pending.connection_id, pending.session_id = session.connection_id, session.id
         return redirect(f"/oauth/mcp/consent?{urlencode({'p': pending.id})}")
     return redirect(f"/oauth/mcp/login?{urlencode({'p': pending.id})}")
-
-
-def set_user(ctx, pending: Pending, user, connection_id: str) -> None:
-    org_id = user.memberships[0].organization_id if user.memberships else None
-    pending.user_id, pending.organization_id, pending.connection_id = user.id, org_id, connection_id
-    if pending.session_id is None:
-        pending.session_id = ctx.store.create_session(user.id, org_id, connection_id).id
 
 
 def consent_or_approve(request: Request, pending: Pending) -> Response:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import grpc
 
 from ..cross.rpc_errors import abort_with_error
+from ..domain.bridge import BridgeError, post_user_details
 from . import servicer
 
 STATUS = {400: (grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ARGUMENT"),
@@ -19,8 +20,6 @@ def register(server: grpc.Server, ctx) -> None:
     from google.protobuf.json_format import MessageToDict
     from scalekit.v1.auth import auth_pb2 as pb
     from scalekit.v1.auth import auth_pb2_grpc as pb_grpc
-
-    from ..endpoints.bridge import BridgeError, post_user_details
 
     class Auth:
         def UpdateLoginUserDetails(self, request, context):

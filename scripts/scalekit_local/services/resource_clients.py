@@ -21,6 +21,7 @@ from __future__ import annotations
 import secrets
 import time
 
+from ..domain.mcp import redirect_uri_problem
 from ..ids import new_id
 from ..state.records import Consent, McpClient
 from ._util import invalid, not_found, paginate, ts
@@ -86,8 +87,6 @@ class ResourceClients:
             is_cimd=client.resource_id is None, metadata_uri=client.id if client.resource_id is None else "")
 
     def _redirect_uris(self, context, uris) -> list[str]:
-        from ..endpoints.mcp_as import redirect_uri_problem
-
         for uri in uris:
             problem = redirect_uri_problem(uri)
             if problem:
