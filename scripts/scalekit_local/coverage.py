@@ -276,7 +276,7 @@ def implemented_rpcs() -> set[str]:
 
 
 def http_routes() -> list[tuple[str, tuple[str, ...]]]:
-    from scalekit_local.endpoints.oauth import build_app
+    from scalekit_local.endpoints.app import build_app
 
     routes: dict[str, set[str]] = {}
     for route in build_app(_context()).routes:

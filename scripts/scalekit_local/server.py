@@ -133,7 +133,7 @@ class Environment:
     async def start(self) -> None:
         import uvicorn
 
-        from .endpoints.oauth import build_app
+        from .endpoints.app import build_app
         from .listener.front import Front
         from .listener.header_deadline import HeaderDeadlineProtocol
         from .services.grpc_server import build_server

@@ -25,7 +25,7 @@ Examples: `POST /oauth/token=500 x3`, `rpc:OrganizationService/ListOrganization=
 The same as JSON: `{"target": "POST /oauth/token", "status": 500, "count": 3}`; other keys:
 `grpc_code`, `delay_ms`, `invalid_json`, `drop_kid`, `issuer`. Admin routes (/_local/...) are never
 faulted. gRPC faults apply only to calls that passed authentication (the Node SDK's first, token-less
-call is answered UNAUTHENTICATED and does not count).
+call is answered UNAUTHENTICATED and does not count). Admin routes (endpoints/admin.py):
 
     GET    /_local/faults          active and spent faults with hits and remaining counts
     POST   /_local/faults          add one -> 201
@@ -44,7 +44,6 @@ from typing import Any
 
 import grpc
 
-from ..safe_input import loads_json
 from .rpc_errors import abort_with_error
 
 ADMIN_PREFIX = "/_local/"
@@ -377,49 +376,3 @@ class FaultInterceptor(grpc.ServerInterceptor):
 
         return grpc.unary_unary_rpc_method_handler(faulty, request_deserializer=handler.request_deserializer,
                                                    response_serializer=handler.response_serializer)
-
-
-# ---- admin routes ----------------------------------------------------------------------------------------------
-async def list_faults(request):
-    from starlette.responses import JSONResponse
-
-    return JSONResponse({"faults": request.app.state.ctx.faults.list()})
-
-
-async def add_fault(request):
-    from starlette.responses import JSONResponse
-
-    try:
-        try:
-            body = loads_json(await request.body())
-        except (ValueError, UnicodeDecodeError):
-            raise FaultError("the body must be a JSON object") from None
-        fault = request.app.state.ctx.faults.add(**from_json(body))
-    except FaultError as exc:
-        return JSONResponse({"error": "invalid_request", "error_description": str(exc)}, status_code=400)
-    return JSONResponse(fault.public(), status_code=201)
-
-
-async def clear_faults(request):
-    from starlette.responses import JSONResponse
-
-    return JSONResponse({"removed": request.app.state.ctx.faults.clear()})
-
-
-async def remove_fault(request):
-    from starlette.responses import JSONResponse, Response
-
-    if not request.app.state.ctx.faults.remove(request.path_params["fault_id"]):
-        return JSONResponse({"error": "not_found", "error_description": "no such fault"}, status_code=404)
-    return Response(status_code=204)
-
-
-def routes() -> list:
-    from starlette.routing import Route
-
-    return [
-        Route("/_local/faults", list_faults),
-        Route("/_local/faults", add_fault, methods=["POST"]),
-        Route("/_local/faults", clear_faults, methods=["DELETE"]),
-        Route("/_local/faults/{fault_id}", remove_fault, methods=["DELETE"]),
-    ]

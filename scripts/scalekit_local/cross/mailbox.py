@@ -1,5 +1,6 @@
 """The local mailbox: emails the environment would send (passwordless codes and magic links, user
-invitations) are kept here instead, so a developer or a test can read them.
+invitations) are kept here instead, so a developer or a test can read them. Admin routes
+(endpoints/admin.py):
 
     GET    /_local/mailbox               the messages as a page, newest first (?to=EMAIL filters)
     GET    /_local/mailbox.json          the same as JSON: {"messages": [{id, to, subject, kind, text,
@@ -11,7 +12,6 @@ The last MAX_MESSAGES messages are kept, in memory only.
 from __future__ import annotations
 
 import collections
-import html
 import itertools
 import threading
 import time
@@ -43,52 +43,3 @@ class Mailbox:
             count = len(self._messages)
             self._messages.clear()
             return count
-
-
-def _mailbox(request) -> Mailbox:
-    return request.app.state.ctx.mailbox
-
-
-async def mailbox_json(request):
-    from starlette.responses import JSONResponse
-
-    return JSONResponse({"messages": _mailbox(request).messages(request.query_params.get("to"))},
-                        headers={"Cache-Control": "no-store"})
-
-
-async def mailbox_page(request):
-    from starlette.responses import HTMLResponse
-
-    rows = []
-    for m in _mailbox(request).messages(request.query_params.get("to")):
-        sent = time.strftime("%H:%M:%S", time.localtime(m["sent_at"]))
-        extra = ""
-        if m.get("code"):
-            extra += f"<p>Code: <code class=\"code\">{html.escape(m['code'])}</code></p>"
-        if m.get("link"):
-            extra += f"<p>Link: <a class=\"link\" href=\"{html.escape(m['link'])}\">{html.escape(m['link'])}</a></p>"
-        rows.append(f"<article id=\"{html.escape(m['id'])}\"><h2>{html.escape(m['subject'])}</h2>"
-                    f"<p>To <b>{html.escape(m['to'])}</b> at {sent} ({html.escape(m['kind'])})</p>"
-                    f"<pre>{html.escape(m['text'])}</pre>{extra}</article>")
-    body = "".join(rows) or "<p>No messages yet.</p>"
-    doc = ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Local mailbox</title>"
-           "<style>body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem}"
-           "article{border-bottom:1px solid #ddd;padding:.5rem 0}pre{white-space:pre-wrap}</style></head>"
-           f"<body><h1>Local mailbox</h1><p>Emails the local Scalekit environment would have sent.</p>{body}</body></html>")
-    return HTMLResponse(doc, headers={"Cache-Control": "no-store"})
-
-
-async def clear_mailbox(request):
-    from starlette.responses import JSONResponse
-
-    return JSONResponse({"removed": _mailbox(request).clear()})
-
-
-def routes() -> list:
-    from starlette.routing import Route
-
-    return [
-        Route("/_local/mailbox", mailbox_page),
-        Route("/_local/mailbox.json", mailbox_json),
-        Route("/_local/mailbox", clear_mailbox, methods=["DELETE"]),
-    ]

@@ -22,7 +22,7 @@ base64-decoded from the endpoint secret `whsec_<base64>`. A 2xx answer is succes
 repeats) until max_attempts, then the delivery is `failed`.
 
 Endpoints come from the seed (`webhooks: [{url, secret, events, max_attempts, retry_delays_ms,
-timeout_ms}]`) or from `POST /_local/webhooks` at runtime. Admin routes (routes() below):
+timeout_ms}]`) or from `POST /_local/webhooks` at runtime. Admin routes (endpoints/admin.py):
 
     GET    /_local/webhooks                     registered endpoints (with secrets: local only)
     POST   /_local/webhooks                     register: {url, secret?, events?, max_attempts?,
@@ -54,7 +54,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..ids import new_id, rfc3339
-from ..safe_input import loads_json
 
 log = logging.getLogger("scalekit_local.webhooks")
 
@@ -212,6 +211,10 @@ class EventBus:
         with self._lock:
             return self.endpoints.pop(endpoint_id, None) is not None
 
+    def endpoint_list(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [e.public() for e in self.endpoints.values()]
+
     # ---- emitting -----------------------------------------------------------------------------
     def emit(self, type: str, data: dict[str, Any] | None = None, organization_id: str | None = None,
              object: str | None = None) -> dict[str, Any]:
@@ -312,94 +315,3 @@ class EventBus:
             pool = self._pool
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
-
-
-# ---- admin routes -----------------------------------------------------------------------------------
-def _bus(request):
-    return request.app.state.ctx.events
-
-
-async def _json_body(request) -> dict:
-    try:
-        body = loads_json(await request.body())
-    except (ValueError, UnicodeDecodeError):
-        raise ValueError("the body must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise ValueError("the body must be a JSON object")  # noqa: TRY004 - a 400 answer
-    return body
-
-
-def _bad(message: str, status: int = 400):
-    from starlette.responses import JSONResponse
-
-    return JSONResponse({"error": "invalid_request", "error_description": message}, status_code=status)
-
-
-async def list_endpoints(request):
-    from starlette.responses import JSONResponse
-
-    bus = _bus(request)
-    with bus._lock:
-        return JSONResponse({"endpoints": [e.public() for e in bus.endpoints.values()]})
-
-
-async def add_endpoint(request):
-    from starlette.responses import JSONResponse
-
-    try:
-        endpoint = _bus(request).add_endpoint(await _json_body(request))
-    except ValueError as exc:
-        return _bad(str(exc))
-    return JSONResponse(endpoint.public(), status_code=201)
-
-
-async def delete_endpoint(request):
-    from starlette.responses import Response
-
-    if not _bus(request).remove_endpoint(request.path_params["endpoint_id"]):
-        return _bad("no such webhook endpoint", 404)
-    return Response(status_code=204)
-
-
-async def list_deliveries(request):
-    from starlette.responses import JSONResponse
-
-    q = request.query_params
-    rows = _bus(request).delivery_log(event_id=q.get("event_id"), type=q.get("type"), state=q.get("state"),
-                                      endpoint_id=q.get("endpoint_id"))
-    return JSONResponse({"deliveries": rows})
-
-
-async def list_events(request):
-    from starlette.responses import JSONResponse
-
-    return JSONResponse({"events": _bus(request).recent_events(request.query_params.get("type"))})
-
-
-async def post_event(request):
-    from starlette.responses import JSONResponse
-
-    try:
-        body = await _json_body(request)
-    except ValueError as exc:
-        return _bad(str(exc))
-    if not isinstance(body.get("type"), str) or not body["type"]:
-        return _bad("type is required")
-    if not isinstance(body.get("data", {}), dict):
-        return _bad("data must be an object")
-    event = _bus(request).emit(body["type"], body.get("data") or {}, organization_id=body.get("organization_id"),
-                               object=body.get("object"))
-    return JSONResponse(event, status_code=201)
-
-
-def routes() -> list:
-    from starlette.routing import Route
-
-    return [
-        Route("/_local/webhooks", list_endpoints),
-        Route("/_local/webhooks", add_endpoint, methods=["POST"]),
-        Route("/_local/webhooks/deliveries", list_deliveries),
-        Route("/_local/webhooks/{endpoint_id}", delete_endpoint, methods=["DELETE"]),
-        Route("/_local/events", list_events),
-        Route("/_local/events", post_event, methods=["POST"]),
-    ]

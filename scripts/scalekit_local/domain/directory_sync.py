@@ -1,20 +1,11 @@
-"""Test-only SCIM stand-in: admin routes that push directory users and groups, emitting the
-`organization.directory.*` events an identity provider's SCIM client would cause.
+"""Test-only SCIM stand-in: push directory users and groups (the admin routes of
+endpoints/directories.py), emitting the `organization.directory.*` events an identity provider's
+SCIM client would cause.
 
 Users and groups go into store.directories (records.py: the same objects the gRPC DirectoryService
 lists); SCIM-only attributes (active, external ids, roles) are kept in store.directory_extra.
 A directory comes from the seed's `directories` or is created by the first push that names an
 `organization_id` (an `organization.directory_enabled` event is emitted then).
-
-    GET    /_local/directories/{dir_id}                       the directory, its users and groups
-    POST   /_local/directories/{dir_id}/users                 {email, given_name?, family_name?, active?,
-                                                              external_id?, groups?: [group ids], organization_id?}
-                                                              -> 201 user_created (200 user_updated when the email exists)
-    PATCH  /_local/directories/{dir_id}/users/{user_id}       same fields -> user_updated
-    DELETE /_local/directories/{dir_id}/users/{user_id}       -> user_deleted
-    POST   /_local/directories/{dir_id}/groups                {display_name, external_id?, organization_id?} -> group_created
-    PATCH  /_local/directories/{dir_id}/groups/{group_id}     -> group_updated
-    DELETE /_local/directories/{dir_id}/groups/{group_id}     -> group_deleted
 """
 from __future__ import annotations
 
@@ -23,7 +14,6 @@ import time
 from typing import Any
 
 from ..ids import new_id, rfc3339
-from ..safe_input import loads_json
 from ..state.records import Directory, DirectoryGroup, DirectoryUser
 
 USER_FIELDS = {"email", "given_name", "family_name", "active", "external_id", "groups", "organization_id", "roles"}
@@ -172,90 +162,3 @@ class DirectorySync:
             self.extra.pop(group_id, None)
         self._emit(directory, "group_deleted", data)
         return data
-
-
-# ---- routes -----------------------------------------------------------------------------------------
-def _error(message: str, status: int):
-    from starlette.responses import JSONResponse
-
-    return JSONResponse({"error": "invalid_request" if status == 400 else "not_found", "error_description": message},
-                        status_code=status)
-
-
-async def _handle(request, fn):
-    from starlette.responses import JSONResponse
-
-    sync = DirectorySync(request.app.state.ctx)
-    body: dict[str, Any] = {}
-    if request.method in ("POST", "PATCH"):
-        try:
-            body = loads_json(await request.body())
-        except (ValueError, UnicodeDecodeError):
-            return _error("the body must be a JSON object", 400)
-        if not isinstance(body, dict):
-            return _error("the body must be a JSON object", 400)
-        allowed = USER_FIELDS if "/users" in request.url.path else GROUP_FIELDS
-        unknown = set(body) - allowed
-        if unknown:
-            return _error(f"unknown key {min(unknown)!r}", 400)
-    try:
-        directory = sync.directory(request.path_params["dir_id"], body.get("organization_id"))
-        data, status = fn(sync, directory, body, request.path_params)
-    except LookupError as exc:
-        return _error(str(exc.args[0]), 404)
-    except ValueError as exc:
-        return _error(str(exc), 400)
-    return JSONResponse(data, status_code=status)
-
-
-def _get(sync, directory, body, params):
-    with sync.lock:
-        users = [sync.user_json(directory, u) for u in directory.users]
-        groups = [sync.group_json(directory, g) for g in directory.groups]
-    return {"directory": directory_json(directory), "users": users, "groups": groups}, 200
-
-
-def _post_user(sync, directory, body, params):
-    data, created = sync.upsert_user(directory, body)
-    return data, 201 if created else 200
-
-
-def _patch_user(sync, directory, body, params):
-    return sync.upsert_user(directory, body, params["item_id"])[0], 200
-
-
-def _delete_user(sync, directory, body, params):
-    return sync.delete_user(directory, params["item_id"]), 200
-
-
-def _post_group(sync, directory, body, params):
-    data, created = sync.upsert_group(directory, body)
-    return data, 201 if created else 200
-
-
-def _patch_group(sync, directory, body, params):
-    return sync.upsert_group(directory, body, params["item_id"])[0], 200
-
-
-def _delete_group(sync, directory, body, params):
-    return sync.delete_group(directory, params["item_id"]), 200
-
-
-def routes() -> list:
-    from starlette.routing import Route
-
-    def endpoint(fn):
-        async def handler(request):
-            return await _handle(request, fn)
-        return handler
-
-    base = "/_local/directories/{dir_id}"
-    return [
-        Route(base, endpoint(_get)),
-        Route(f"{base}/users", endpoint(_post_user), methods=["POST"]),
-        Route(f"{base}/users/{{item_id}}", endpoint(_patch_user), methods=["PATCH"]),
-        Route(f"{base}/users/{{item_id}}", endpoint(_delete_user), methods=["DELETE"]),
-        Route(f"{base}/groups", endpoint(_post_group), methods=["POST"]),
-        Route(f"{base}/groups/{{item_id}}", endpoint(_patch_group), methods=["PATCH"]),
-        Route(f"{base}/groups/{{item_id}}", endpoint(_delete_group), methods=["DELETE"]),
-    ]

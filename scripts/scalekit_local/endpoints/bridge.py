@@ -22,7 +22,6 @@ import time
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from ..domain.bridge import BridgeError, post_user_details
 from ..safe_input import loads_json
@@ -96,9 +95,3 @@ async def partner_callback(request: Request) -> Response:
         pending.bridge_state_used = True
     ctx.store.count("bridge.callback")
     return mcp_as.consent_or_approve(request, pending)
-
-
-ROUTES = [
-    Route("/api/v1/connections/{conn}/auth-requests/{lrid}/user", user_details, methods=["POST"]),
-    Route("/sso/v1/connections/{conn}/partner:callback", partner_callback),
-]

@@ -18,7 +18,6 @@ import time
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 TOKEN_TTL = 300
 
@@ -49,7 +48,3 @@ async def idp_initiated_login(request: Request) -> Response:
         if body.get(key):
             claims[key] = str(body[key])
     return JSONResponse({"token": ctx.tokens.sign(claims), "claims": claims})
-
-
-def routes() -> list[Route]:
-    return [Route("/_local/idp-initiated-login", idp_initiated_login, methods=["POST"])]

@@ -34,7 +34,6 @@ from urllib.parse import unquote, urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from ..domain.mcp import is_loopback_host, redirect_uri_problem, set_user
 from ..ids import new_id
@@ -53,11 +52,9 @@ from .oauth import (
     error_redirect,
     found_or_page,
     issuer,
-    json_error,
     redirect,
     refresh_scopes_and_user,
     remember_access_token,
-    request_params,
     s256,
     set_session_cookie,
     submitted_form,
@@ -588,17 +585,3 @@ def _token_body(request: Request, ctx, client: McpClient, resource: Resource, re
         claims["oid"] = org_id
     return {"access_token": ctx.tokens.sign(claims), "token_type": "Bearer",
             "expires_in": ctx.tokens.access_token_ttl, "scope": " ".join(scopes)}
-
-
-# ---- routes -------------------------------------------------------------------------------------
-ROUTES = [
-    Route("/.well-known/oauth-authorization-server/resources/{res_id}", metadata),
-    Route("/resources/{res_id}/.well-known/oauth-authorization-server", metadata),
-    Route("/resources/{res_id}/register", register, methods=["POST"]),
-    Route("/oauth/mcp/login", login_page),
-    Route("/oauth/mcp/login", login_submit, methods=["POST"]),
-    Route("/oauth/mcp/consent", consent_page),
-    Route("/oauth/mcp/consent", consent_submit, methods=["POST"]),
-]
-
-__all__ = ["ROUTES", "owns_client", "authorize", "token", "json_error", "request_params"]

@@ -16,7 +16,6 @@ import time
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route
 
 from ..domain.domains import verify_domain
 from ..safe_input import loads_json
@@ -121,12 +120,3 @@ async def verify_domain_route(request: Request) -> Response:
         return JSONResponse({"error": "not_found", "error_description": "unknown domain id"}, status_code=404)
     verify_domain(store, dom)
     return JSONResponse({"id": dom.id, "domain": dom.domain, "verification_status": dom.verification_status})
-
-
-def routes() -> list[Route]:
-    return [
-        Route("/magicLink/{link_id}", portal_page),
-        Route("/_local/portal-links/{link_id}/expire", expire_link, methods=["POST"]),
-        Route("/_local/users/password", set_password, methods=["POST"]),
-        Route("/_local/domains/{domain_id}/verify", verify_domain_route, methods=["POST"]),
-    ]

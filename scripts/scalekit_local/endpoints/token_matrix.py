@@ -45,7 +45,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from ..ids import new_id
 
@@ -265,6 +264,3 @@ async def token_matrix(request: Request) -> Response:
     ctx.store.count("token_matrix")
     env_url = ctx.issuer_for(request.headers.get("host"))  # the environment URL the caller used
     return JSONResponse(build(ctx, env_url, req), headers=NO_STORE)
-
-
-ROUTES = [Route("/_local/token-matrix", token_matrix, methods=["POST"])]

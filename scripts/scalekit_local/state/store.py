@@ -70,7 +70,7 @@ class Store:
         self.token_claims: list[TokenClaim] = [make_claim(c["key"], c["expression"]) for c in env.get("token_claims", [])]
         self.env_settings: dict[str, EnvSettings] = {"environment": _env_settings(seed)}  # one entry: "environment"
         self.env_connections: dict[str, EnvConnection] = _env_connections(env)
-        # --hostile-idp: connections whose identity-provider page accepts any email (oauth.py idp_submit)
+        # --hostile-idp: connections whose identity-provider page accepts any email (endpoints/login.py)
         self.hostile_idp_connections: set[str] = set()
         # ---- seeded objects and what the management API adds (persistence.py saves them) ----
         self.clients: dict[str, Client] = _clients(seed)
