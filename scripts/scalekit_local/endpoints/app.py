@@ -12,11 +12,11 @@ from starlette.routing import Route
 
 from ..cross.faults import FaultMiddleware
 from ..domain.context import Context
-from ..state.persistence import ChangeMarker
 from . import admin, bridge, directories, idp_initiated, login, mcp_as, oidc, portal, token_matrix
 from .admin_guard import AdminGuard
 
 log = logging.getLogger("scalekit_local.http")
+OAUTH_PATHS = ("/oauth/", "/ui/", "/oidc/", "/userinfo", "/keys", "/.well-known/")  # they change no management object
 
 DIRECTORY = "/_local/directories/{dir_id}"
 ROUTES = [
@@ -108,6 +108,23 @@ async def server_error(request: Request, exc) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return JSONResponse({"error": "server_error", "error_description": "internal error in the local environment"},
                         status_code=500)
+
+
+class ChangeMarker:
+    """After every request that may change management objects, the next save (--persist,
+    state/persistence.py) compares them."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            if scope["type"] == "http" and (scope["method"] not in ("GET", "HEAD", "OPTIONS")
+                                            or scope["path"].startswith("/magicLink/")) \
+                    and not scope["path"].startswith(OAUTH_PATHS):
+                scope["app"].state.ctx.store.management_changed()
 
 
 def build_app(ctx: Context) -> Starlette:

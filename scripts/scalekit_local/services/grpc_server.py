@@ -17,7 +17,6 @@ import grpc
 
 from ..cross.faults import FaultInterceptor
 from ..domain.context import Context
-from ..state.persistence import ChangeInterceptor
 
 log = logging.getLogger("scalekit_local.grpc")
 
@@ -36,6 +35,7 @@ def _deny(request, context):
 
 
 DENY_HANDLER = grpc.unary_unary_rpc_method_handler(_deny)
+READ_RPC_PREFIXES = ("Get", "List", "Search")
 
 
 class AuthInterceptor(grpc.ServerInterceptor):
@@ -73,6 +73,30 @@ class AuthInterceptor(grpc.ServerInterceptor):
         self.ctx.store.count("grpc.unauthenticated")
         log.debug("gRPC %s -> UNAUTHENTICATED", handler_call_details.method)
         return DENY_HANDLER
+
+
+class ChangeInterceptor(grpc.ServerInterceptor):
+    """After any call that is not a read, the next save (--persist, state/persistence.py) compares the
+    management objects."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        method = handler_call_details.method.rsplit("/", 1)[-1]
+        if handler is None or handler.unary_unary is None or method.startswith(READ_RPC_PREFIXES):
+            return handler
+        inner, store = handler.unary_unary, self.store
+
+        def marking(request, context):
+            try:
+                return inner(request, context)
+            finally:
+                store.management_changed()
+
+        return grpc.unary_unary_rpc_method_handler(marking, request_deserializer=handler.request_deserializer,
+                                                   response_serializer=handler.response_serializer)
 
 
 def build_server(ctx: Context, address: str) -> grpc.Server:

@@ -12,9 +12,9 @@ new file). A background thread starts a save every FLUSH_INTERVAL seconds and on
 stop. Runtime objects (sessions, refresh tokens, revocations), which grow with every login, are
 saved from the store's journal of what changed, so a save costs what changed, not the size of the
 state. Management objects (organizations, users, roles...) are compared with the last save, but only
-after something may have changed them: a gRPC call other than Get/List/Search, an HTTP request that
-is not a read outside the OAuth endpoints (ChangeInterceptor, ChangeMarker), or a user provisioned at
-login. A crash (even `kill -9`) loses at most what was acknowledged in the last half second. The file is created readable by its owner only
+after something may have changed them (store.management_changed()): a gRPC call other than
+Get/List/Search (services/grpc_server.py, ChangeInterceptor), an HTTP request that is not a read
+outside the OAuth endpoints (endpoints/app.py, ChangeMarker), or a user provisioned at login. A crash (even `kill -9`) loses at most what was acknowledged in the last half second. The file is created readable by its owner only
 (mode 0600): it holds client secrets, passwords and live refresh tokens.
 """
 from __future__ import annotations
@@ -28,8 +28,6 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
-
-import grpc
 
 from .records import (
     ApiToken,
@@ -259,47 +257,3 @@ class Persister:
         if self._db is not None:
             self._db.close()
             self._db = None
-
-
-# ---- what may change management objects ----------------------------------------------------------
-READ_RPC_PREFIXES = ("Get", "List", "Search")
-OAUTH_PATHS = ("/oauth/", "/ui/", "/oidc/", "/userinfo", "/keys", "/.well-known/")
-
-
-class ChangeInterceptor(grpc.ServerInterceptor):
-    """gRPC: after any call that is not a read, the next save compares the management objects."""
-
-    def __init__(self, store):
-        self.store = store
-
-    def intercept_service(self, continuation, handler_call_details):
-        handler = continuation(handler_call_details)
-        method = handler_call_details.method.rsplit("/", 1)[-1]
-        if handler is None or handler.unary_unary is None or method.startswith(READ_RPC_PREFIXES):
-            return handler
-        inner, store = handler.unary_unary, self.store
-
-        def marking(request, context):
-            try:
-                return inner(request, context)
-            finally:
-                store.management_changed()
-
-        return grpc.unary_unary_rpc_method_handler(marking, request_deserializer=handler.request_deserializer,
-                                                   response_serializer=handler.response_serializer)
-
-
-class ChangeMarker:
-    """HTTP (ASGI): the same after every request that may change management objects."""
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            if scope["type"] == "http" and (scope["method"] not in ("GET", "HEAD", "OPTIONS")
-                                            or scope["path"].startswith("/magicLink/")) \
-                    and not scope["path"].startswith(OAUTH_PATHS):
-                scope["app"].state.ctx.store.management_changed()
