@@ -9,9 +9,9 @@ Inputs, all read from what is installed and from this package (nothing hand-coun
   Node SDK's service declarations (lib/pkg/grpc/**/_pb.d.ts);
 - which RPCs each SDK's public methods call: `self.<stub>.<Rpc>` in the Python SDK's sub-clients,
   `this.<client>.<rpc>` in the Node SDK's, with the public method names;
-- which RPCs this environment implements: the servicers services/register_all() adds, where an RPC
-  answered by `_unimplemented` is not implemented;
-- the HTTP routes of the environment's app (oauth.build_app) and the endpoints the SDKs build or
+- which RPCs this environment implements: the servicer classes of services.SERVICERS, where an RPC
+  answered by `_unimplemented` (services/base.py) is not implemented;
+- the HTTP routes of the environment's app (endpoints/app.py) and the endpoints the SDKs build or
   call (their *_ENDPOINT / *Endpoint constants);
 - AREAS below: the feature area of each service, how its data gets in (seed keys, checked against
   seed.schema.json by tests/local_env/test_supported.py) and the known differences from the hosted
@@ -238,40 +238,15 @@ def _context():
 
 def implemented_rpcs() -> set[str]:
     """"Service/Rpc" names this environment answers (not with UNIMPLEMENTED)."""
-    from scalekit_local.services import register_all
+    from scalekit_local.services import SERVICERS
+    from scalekit_local.services.base import service_name
 
-    class Recorder:
-        def __init__(self):
-            self.servicers = []
-
-        def add_generic_rpc_handlers(self, handlers):
-            pass
-
-        def add_registered_method_handlers(self, service_name, handlers):
-            pass
-
-    recorder = Recorder()
-    original = {}
-    # Each add_<X>Servicer_to_server(servicer, server) is called by register(); capture the servicer.
-    for module in pkgutil.walk_packages(importlib.import_module("scalekit.v1").__path__, "scalekit.v1."):
-        if module.name.endswith("_pb2_grpc"):
-            mod = importlib.import_module(module.name)
-            for name in dir(mod):
-                if name.startswith("add_") and name.endswith("Servicer_to_server"):
-                    original[(mod, name)] = getattr(mod, name)
-                    setattr(mod, name, lambda servicer, server, _n=name: recorder.servicers.append((_n, servicer)))
-    try:
-        register_all(recorder, _context())
-    finally:
-        for (mod, name), fn in original.items():
-            setattr(mod, name, fn)
     done: set[str] = set()
-    for adder, servicer in recorder.servicers:
-        service = adder[len("add_"):-len("Servicer_to_server")]
-        for attr in dir(type(servicer)):
-            value = getattr(type(servicer), attr)
+    for servicer_class in SERVICERS:
+        for attr in dir(servicer_class):
+            value = getattr(servicer_class, attr)
             if attr[:1].isupper() and callable(value) and not getattr(value, "unimplemented", False):
-                done.add(f"{service}/{attr}")
+                done.add(f"{service_name(servicer_class)}/{attr}")
     return done
 
 

@@ -76,7 +76,7 @@ def test_servicer_helper_answers_unimplemented_for_missing_methods(tmp_path, cap
     UNIMPLEMENTED, quietly (the base class would log a NotImplementedError traceback)."""
     from concurrent import futures
 
-    from scalekit_local.services import servicer
+    from scalekit_local.services.base import servicer
 
     class OnlyGet:
         def GetOrganization(self, request, context):

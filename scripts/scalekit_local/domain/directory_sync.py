@@ -54,7 +54,7 @@ class DirectorySync:
                 raise LookupError(f"unknown organization {organization_id!r}")
             directory = self.store.directories[dir_id] = Directory(id=dir_id, organization_id=organization_id)
         self.events.emit("organization.directory_enabled", directory_json(directory) | {"updated_at": rfc3339()},
-                               organization_id=organization_id)
+                         organization_id=organization_id)
         return directory
 
     def user_json(self, directory, user) -> dict[str, Any]:

@@ -1,36 +1,31 @@
-"""gRPC services of the management API, one module per Scalekit service.
-
-Each module has `register(server, ctx)`. Build servicers with `servicer(base_cls, impl)`: methods of
-the SDK's generated base class that `impl` does not define answer UNIMPLEMENTED (without the
-traceback grpcio would log for the base class's NotImplementedError). To add a service, write a
-module and list it in SERVICE_MODULES.
+"""The gRPC management API: one servicer class per Scalekit service, one module each (clients.py
+takes the resource-side RPCs of ClientService from resource_clients.py). grpc_server.py serves them
+behind authentication; base.py holds what they share. To add a service, write its class and list it
+in SERVICERS.
 """
 from __future__ import annotations
 
-import importlib
-
 import grpc
 
-SERVICE_MODULES = ("organizations", "auth", "connections", "domains", "directories", "users", "roles", "sessions", "clients",
-                   "api_tokens", "passwordless", "webauthn", "events")
+from .api_tokens import ApiTokenService
+from .auth import AuthService
+from .clients import ClientService
+from .connections import ConnectionService
+from .directories import DirectoryService
+from .domains import DomainService
+from .events import EventsService
+from .organizations import OrganizationService
+from .passwordless import PasswordlessService
+from .roles import RolesService
+from .sessions import SessionService
+from .users import UserService
+from .webauthn import WebAuthnService
+
+SERVICERS = (OrganizationService, AuthService, ConnectionService, DomainService, DirectoryService, UserService,
+             RolesService, SessionService, ClientService, ApiTokenService, PasswordlessService, WebAuthnService,
+             EventsService)
 
 
 def register_all(server: grpc.Server, ctx) -> None:
-    for name in SERVICE_MODULES:
-        importlib.import_module(f"{__name__}.{name}").register(server, ctx)
-
-
-def _unimplemented(name: str):
-    def method(self, request, context):
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{name} is not implemented by the local Scalekit environment")
-    method.__name__ = name
-    method.unimplemented = True  # coverage.py lists these as not implemented
-    return method
-
-
-def servicer(base_cls: type, impl: type) -> type:
-    """A subclass of `base_cls` using `impl`'s methods (its own or inherited from mixins); every other
-    RPC answers UNIMPLEMENTED."""
-    rpc_names = [n for n, v in vars(base_cls).items() if callable(v) and not n.startswith("_")]
-    namespace = {n: _unimplemented(n) for n in rpc_names if not hasattr(impl, n)}
-    return type(impl.__name__, (impl, base_cls), namespace)
+    for servicer_class in SERVICERS:
+        servicer_class.add_to_server(servicer_class(ctx), server)

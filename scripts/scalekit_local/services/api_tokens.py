@@ -15,25 +15,79 @@ import hashlib
 import hmac
 import secrets
 
-import grpc
+from google.protobuf.empty_pb2 import Empty
+from scalekit.v1.tokens import tokens_pb2 as pb
+from scalekit.v1.tokens import tokens_pb2_grpc as pb_grpc
 
 from ..ids import new_id, now
 from ..state.records import ApiToken
-from . import servicer
-from ._util import invalid, not_found, paginate, require_org, ts
+from .base import Servicer, invalid, not_found, paginate, require_org, ts
 
 MAX_PAGE_SIZE = 30
 
 
-def register(server: grpc.Server, ctx) -> None:
-    from google.protobuf.empty_pb2 import Empty
-    from scalekit.v1.tokens import tokens_pb2 as pb
-    from scalekit.v1.tokens import tokens_pb2_grpc as pb_grpc
+class ApiTokenService(Servicer, pb_grpc.ApiTokenServiceServicer):
+    add_to_server = staticmethod(pb_grpc.add_ApiTokenServiceServicer_to_server)
 
-    store = ctx.store
+    def CreateToken(self, request, context):
+        spec = request.token
+        org = require_org(context, self.store, spec.organization_id)
+        user_id = spec.user_id or None
+        if user_id:
+            user = self.store.users.get(user_id)
+            if user is None:
+                not_found(context, "USER_NOT_FOUND", f"user {user_id} not found")
+            if user.membership(org.id) is None:
+                invalid(context, f"user {user_id} is not a member of organization {org.id}")
+        expires_at = spec.expiry.ToNanoseconds() / 1e9 if spec.HasField("expiry") else None
+        if expires_at is not None and expires_at <= now():
+            invalid(context, "expiry must be in the future")
+        plain = secrets.token_urlsafe(36)
+        token = ApiToken(id=new_id("apit"), digest=hashlib.sha256(plain.encode()).hexdigest(), suffix=plain[-4:],
+                         organization_id=org.id, user_id=user_id, custom_claims=self._check_claims(context, spec.custom_claims),
+                         description=spec.description or None, expires_at=expires_at)
+        with self.store.lock:
+            self.store.api_tokens[token.id] = token
+            return pb.CreateTokenResponse(token=plain, token_id=token.id, token_info=self._info(token))
 
-    def info(t: ApiToken):
-        org = store.organization(t.organization_id)
+    def ValidateToken(self, request, context):
+        token = self._find(context, request.token)
+        with self.store.lock:
+            return pb.ValidateTokenResponse(token_info=self._info(token))
+
+    def InvalidateToken(self, request, context):
+        token = self._find(context, request.token, usable=False)
+        with self.store.lock:
+            token.invalidated = True
+        return Empty()
+
+    def ListTokens(self, request, context):
+        require_org(context, self.store, request.organization_id)
+        if request.page_size > MAX_PAGE_SIZE:
+            invalid(context, f"page_size must be at most {MAX_PAGE_SIZE}")
+        with self.store.lock:
+            t = now()
+            tokens = sorted((k for k in self.store.api_tokens.values()
+                             if k.organization_id == request.organization_id and not k.invalidated
+                             and (k.expires_at is None or k.expires_at > t)
+                             and (not request.HasField("user_id") or k.user_id == request.user_id)),
+                            key=lambda k: (-k.created_at, k.id))
+            page, nxt, prev = paginate(context, tokens, request.page_size, request.page_token)
+            return pb.ListTokensResponse(tokens=[self._info(k) for k in page], total_count=len(tokens),
+                                         next_page_token=nxt, prev_page_token=prev)
+
+    def UpdateToken(self, request, context):
+        token = self._find(context, request.token)
+        with self.store.lock:
+            if request.custom_claims:
+                token.custom_claims = self._check_claims(context, request.custom_claims)
+            if request.HasField("description"):
+                token.description = request.description or None
+            return pb.UpdateTokenResponse(token_info=self._info(token))
+
+    # ---- helpers ---------------------------------------------------------------------------------
+    def _info(self, t: ApiToken):
+        org = self.store.organization(t.organization_id)
         msg = pb.Token(token_id=t.id, organization_id=t.organization_id,
                        organization_external_id=(org.external_id or "") if org else "",
                        custom_claims=t.custom_claims, created_at=ts(t.created_at), token_suffix=t.suffix)
@@ -41,7 +95,7 @@ def register(server: grpc.Server, ctx) -> None:
             msg.expiry.CopyFrom(ts(t.expires_at))
         if t.description is not None:
             msg.description = t.description
-        user = store.users.get(t.user_id or "")
+        user = self.store.users.get(t.user_id or "")
         if t.user_id:
             msg.user_id = t.user_id
         if user is not None:
@@ -52,82 +106,23 @@ def register(server: grpc.Server, ctx) -> None:
             msg.roles.extend(membership.roles if membership else [])
         return msg
 
-    def find(context, value: str, usable: bool = True) -> ApiToken:
+    def _find(self, context, value: str, usable: bool = True) -> ApiToken:
         """The key (or its id, apit_...); usable=True also refuses invalidated and expired keys."""
         if not value:
             invalid(context, "token is required")
-        with store.lock:
-            token = store.api_tokens.get(value) if value.startswith("apit_") else None
+        with self.store.lock:
+            token = self.store.api_tokens.get(value) if value.startswith("apit_") else None
             if token is None:
                 digest = hashlib.sha256(value.encode()).hexdigest()
-                token = next((t for t in store.api_tokens.values() if hmac.compare_digest(t.digest, digest)), None)
+                token = next((t for t in self.store.api_tokens.values() if hmac.compare_digest(t.digest, digest)), None)
         if token is None or (usable and token.invalidated):
             not_found(context, "TOKEN_NOT_FOUND", "the API token is unknown or was invalidated")
         if usable and token.expires_at is not None and token.expires_at <= now():
             not_found(context, "TOKEN_EXPIRED", "the API token has expired")
         return token
 
-    def check_claims(context, claims) -> dict[str, str]:
+    def _check_claims(self, context, claims) -> dict[str, str]:
         for key in claims:
             if not key.strip():
                 invalid(context, "custom claim keys must not be empty")
         return dict(claims)
-
-    class ApiTokens:
-        def CreateToken(self, request, context):
-            spec = request.token
-            org = require_org(context, store, spec.organization_id)
-            user_id = spec.user_id or None
-            if user_id:
-                user = store.users.get(user_id)
-                if user is None:
-                    not_found(context, "USER_NOT_FOUND", f"user {user_id} not found")
-                if user.membership(org.id) is None:
-                    invalid(context, f"user {user_id} is not a member of organization {org.id}")
-            expires_at = spec.expiry.ToNanoseconds() / 1e9 if spec.HasField("expiry") else None
-            if expires_at is not None and expires_at <= now():
-                invalid(context, "expiry must be in the future")
-            plain = secrets.token_urlsafe(36)
-            token = ApiToken(id=new_id("apit"), digest=hashlib.sha256(plain.encode()).hexdigest(), suffix=plain[-4:],
-                             organization_id=org.id, user_id=user_id, custom_claims=check_claims(context, spec.custom_claims),
-                             description=spec.description or None, expires_at=expires_at)
-            with store.lock:
-                store.api_tokens[token.id] = token
-                return pb.CreateTokenResponse(token=plain, token_id=token.id, token_info=info(token))
-
-        def ValidateToken(self, request, context):
-            token = find(context, request.token)
-            with store.lock:
-                return pb.ValidateTokenResponse(token_info=info(token))
-
-        def InvalidateToken(self, request, context):
-            token = find(context, request.token, usable=False)
-            with store.lock:
-                token.invalidated = True
-            return Empty()
-
-        def ListTokens(self, request, context):
-            require_org(context, store, request.organization_id)
-            if request.page_size > MAX_PAGE_SIZE:
-                invalid(context, f"page_size must be at most {MAX_PAGE_SIZE}")
-            with store.lock:
-                t = now()
-                tokens = sorted((k for k in store.api_tokens.values()
-                                 if k.organization_id == request.organization_id and not k.invalidated
-                                 and (k.expires_at is None or k.expires_at > t)
-                                 and (not request.HasField("user_id") or k.user_id == request.user_id)),
-                                key=lambda k: (-k.created_at, k.id))
-                page, nxt, prev = paginate(context, tokens, request.page_size, request.page_token)
-                return pb.ListTokensResponse(tokens=[info(k) for k in page], total_count=len(tokens),
-                                             next_page_token=nxt, prev_page_token=prev)
-
-        def UpdateToken(self, request, context):
-            token = find(context, request.token)
-            with store.lock:
-                if request.custom_claims:
-                    token.custom_claims = check_claims(context, request.custom_claims)
-                if request.HasField("description"):
-                    token.description = request.description or None
-                return pb.UpdateTokenResponse(token_info=info(token))
-
-    pb_grpc.add_ApiTokenServiceServicer_to_server(servicer(pb_grpc.ApiTokenServiceServicer, ApiTokens)(), server)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import datetime
 
-import grpc
+from scalekit.v1.events import events_pb2 as pb
+from scalekit.v1.events import events_pb2_grpc as pb_grpc
 
-from . import servicer
-from ._util import invalid, ts
+from .base import Servicer, invalid, paginate, ts
 
 MAX_PAGE_SIZE = 100
 
@@ -20,14 +20,22 @@ def _seconds(rfc3339: str) -> float:
     return datetime.datetime.strptime(rfc3339, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.UTC).timestamp()
 
 
-def register(server: grpc.Server, ctx) -> None:
-    from scalekit.v1.events import events_pb2 as pb
-    from scalekit.v1.events import events_pb2_grpc as pb_grpc
+class EventsService(Servicer, pb_grpc.EventsServiceServicer):
+    add_to_server = staticmethod(pb_grpc.add_EventsServiceServicer_to_server)
 
-    from ._util import paginate
+    def ListEventsPaginated(self, request, context):
+        if request.page_size > MAX_PAGE_SIZE:
+            invalid(context, f"page_size must be at most {MAX_PAGE_SIZE}")
+        f = request.filter
+        if f.HasField("start_time") and f.HasField("end_time") and f.end_time.ToNanoseconds() < f.start_time.ToNanoseconds():
+            invalid(context, "filter.end_time is before filter.start_time")
+        events = [e for e in reversed(self.ctx.events.recent_events()) if self._matches(e, f)]
+        page, nxt, prev = paginate(context, events, request.page_size, request.page_token)
+        return pb.ListEventsPaginatedResponse(events=[self._message(e) for e in page], next_page_token=nxt,
+                                              prev_page_token=prev)
 
-
-    def message(event: dict):
+    # ---- helpers ---------------------------------------------------------------------------------
+    def _message(self, event: dict):
         msg = pb.ScalekitEvent(spec_version=event["spec_version"], id=event["id"], type=event["type"],
                                occurred_at=ts(_seconds(event["occurred_at"])), environment_id=event["environment_id"],
                                display_name=event["type"])
@@ -39,7 +47,7 @@ def register(server: grpc.Server, ctx) -> None:
             msg.data.update(event["data"])
         return msg
 
-    def matches(event: dict, f) -> bool:
+    def _matches(self, event: dict, f) -> bool:
         if f.event_types and event["type"] not in f.event_types:
             return False
         if f.organization_id and event.get("organization_id") != f.organization_id:
@@ -55,17 +63,3 @@ def register(server: grpc.Server, ctx) -> None:
             if f.HasField("end_time") and moment > f.end_time.ToNanoseconds() / 1e9:
                 return False
         return True
-
-    class Events:
-        def ListEventsPaginated(self, request, context):
-            if request.page_size > MAX_PAGE_SIZE:
-                invalid(context, f"page_size must be at most {MAX_PAGE_SIZE}")
-            f = request.filter
-            if f.HasField("start_time") and f.HasField("end_time") and f.end_time.ToNanoseconds() < f.start_time.ToNanoseconds():
-                invalid(context, "filter.end_time is before filter.start_time")
-            events = [e for e in reversed(ctx.events.recent_events()) if matches(e, f)]
-            page, nxt, prev = paginate(context, events, request.page_size, request.page_token)
-            return pb.ListEventsPaginatedResponse(events=[message(e) for e in page], next_page_token=nxt,
-                                                  prev_page_token=prev)
-
-    pb_grpc.add_EventsServiceServicer_to_server(servicer(pb_grpc.EventsServiceServicer, Events)(), server)

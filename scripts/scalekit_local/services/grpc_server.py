@@ -17,6 +17,7 @@ import grpc
 
 from ..cross.faults import FaultInterceptor
 from ..domain.context import Context
+from . import register_all
 
 log = logging.getLogger("scalekit_local.grpc")
 
@@ -101,8 +102,6 @@ class ChangeInterceptor(grpc.ServerInterceptor):
 
 def build_server(ctx: Context, address: str) -> grpc.Server:
     """A grpcio server listening on `address` (e.g. unix:/tmp/x/grpc.sock), not started."""
-    from . import register_all
-
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="sk-grpc"),
                          interceptors=[AuthInterceptor(ctx), FaultInterceptor(ctx), ChangeInterceptor(ctx.store)],
                          options=SERVER_OPTIONS)

@@ -3,21 +3,21 @@ from __future__ import annotations
 
 import secrets
 
-import grpc
+from google.protobuf.empty_pb2 import Empty
+from google.protobuf.wrappers_pb2 import BoolValue, Int32Value
+from scalekit.v1.commons import commons_pb2
+from scalekit.v1.organizations import organizations_pb2 as pb
+from scalekit.v1.organizations import organizations_pb2_grpc as pb_grpc
 
 from ..ids import new_id, now
 from ..safe_input import split_url
 from ..state.records import PORTAL_LINK_TTL, Organization, PortalLink, organization_json
-from . import servicer
-from ._util import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, conflict, invalid, not_found, paginate, require_org, ts
+from .base import Servicer, conflict, invalid, not_found, paginate, require_org, ts
 
-__all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "to_message", "register"]
 SLUG_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-.")  # dots too: slugs like auth.megasoft.com
 
 
-def to_message(org, pb, store=None):
-    from scalekit.v1.commons import commons_pb2
-
+def to_message(org, store=None):
     msg = pb.Organization(
         id=org.id, display_name=org.display_name, create_time=ts(org.created_at),
         update_time=ts(org.updated_at), region_code=commons_pb2.RegionCode.Value(org.region_code),
@@ -54,35 +54,160 @@ def delete_organization(store, org_id: str) -> None:
                 store.end_session(session.id)
 
 
-def register(server: grpc.Server, ctx) -> None:
-    from scalekit.v1.commons import commons_pb2
-    from scalekit.v1.organizations import organizations_pb2 as pb
-    from scalekit.v1.organizations import organizations_pb2_grpc as pb_grpc
+class OrganizationService(Servicer, pb_grpc.OrganizationServiceServicer):
+    add_to_server = staticmethod(pb_grpc.add_OrganizationServiceServicer_to_server)
 
-    store = ctx.store
+    def GetOrganization(self, request, context):
+        return pb.GetOrganizationResponse(organization=to_message(self._lookup(request, context), self.store))
 
-    def lookup(request, context):
+    GetOrganizationByExternalId = GetOrganization
+
+    def ListOrganization(self, request, context):
+        orgs = self.store.list_organizations()
+        if request.HasField("external_id"):
+            orgs = [o for o in orgs if o.external_id == request.external_id]
+        page, nxt, prev = paginate(context, orgs, request.page_size, request.page_token)
+        return pb.ListOrganizationsResponse(organizations=[to_message(o, self.store) for o in page],
+                                            total_size=len(orgs), next_page_token=nxt, prev_page_token=prev)
+
+    def SearchOrganization(self, request, context):
+        query = request.query.strip().lower()
+        if len(query) < 3:
+            invalid(context, "query must be at least 3 characters")
+        orgs = [o for o in self.store.list_organizations()
+                if query in o.display_name.lower() or query in (o.external_id or "").lower() or query in o.id]
+        page, nxt, prev = paginate(context, orgs, request.page_size, request.page_token)
+        return pb.SearchOrganizationsResponse(organizations=[to_message(o, self.store) for o in page],
+                                              total_size=len(orgs), next_page_token=nxt, prev_page_token=prev)
+
+    def CreateOrganization(self, request, context):
+        new = request.organization
+        external_id = new.external_id if new.HasField("external_id") and new.external_id else None
+        slug = new.slug if new.HasField("slug") else None
+        with self.store.lock:
+            self._check_fields(context, None, new.display_name, external_id, slug)
+            if slug and any(o.slug == slug for o in self.store.organizations.values()):
+                conflict(context, "ORGANIZATION_SLUG_EXISTS", f"an organization with slug {slug!r} already exists")
+            region = commons_pb2.RegionCode.Name(new.region_code) if new.region_code else "US"
+            org = Organization(id=new_id("org"), display_name=new.display_name.strip(), external_id=external_id,
+                               slug=slug, region_code=region if region in ("US", "EU") else "US",
+                               metadata=dict(new.metadata), logo_url=self._check_logo(context, new))
+            self.store.organizations[org.id] = org
+        self.ctx.events.emit("organization.created", organization_json(org), organization_id=org.id)
+        return pb.CreateOrganizationResponse(organization=to_message(org, self.store))
+
+    def UpdateOrganization(self, request, context):
+        org = self._lookup(request, context)
+        upd = request.organization
+        with self.store.lock:
+            self._check_fields(context, org.id, upd.display_name if upd.HasField("display_name") else None,
+                               upd.external_id if upd.HasField("external_id") else None,
+                               upd.slug if upd.HasField("slug") else None)
+            if upd.HasField("display_name"):
+                org.display_name = upd.display_name.strip()
+            if upd.HasField("external_id"):
+                org.external_id = upd.external_id or None
+            if upd.HasField("slug"):
+                org.slug = upd.slug
+            if upd.HasField("logo_url"):
+                org.logo_url = self._check_logo(context, upd)
+            if upd.metadata:
+                org.metadata.update(upd.metadata)
+            org.updated_at = now()
+        self.ctx.events.emit("organization.updated", organization_json(org), organization_id=org.id)
+        return pb.UpdateOrganizationResponse(organization=to_message(org, self.store))
+
+    def DeleteOrganization(self, request, context):
+        org = self._lookup(request, context)
+        delete_organization(self.store, org.id)
+        self.ctx.events.emit("organization.deleted", organization_json(org), organization_id=org.id)
+        return Empty()
+
+    def UpdateOrganizationSettings(self, request, context):
+        org = require_org(context, self.store, request.id)
+        settings = self.store.organization_settings(org.id)
+        with self.store.lock:
+            for feature in request.settings.features:
+                if not feature.name:
+                    invalid(context, "every feature needs a name")
+                settings.features[feature.name] = feature.enabled
+            org.updated_at = now()
+        return pb.GetOrganizationResponse(organization=to_message(org, self.store))
+
+    def UpsertUserManagementSettings(self, request, context):
+        org = require_org(context, self.store, request.organization_id)
+        settings = self.store.organization_settings(org.id)
+        if request.settings.HasField("max_allowed_users"):
+            if request.settings.max_allowed_users.value < 0:
+                invalid(context, "max_allowed_users must not be negative")
+            settings.max_allowed_users = request.settings.max_allowed_users.value
+        return pb.UpsertUserManagementSettingsResponse(settings=self._user_mgmt_message(settings))
+
+    def GetOrganizationUserManagementSetting(self, request, context):
+        org = require_org(context, self.store, request.organization_id)
+        return pb.GetOrganizationUserManagementSettingsResponse(settings=self._user_mgmt_message(self.store.organization_settings(org.id)))
+
+    def GetOrganizationSessionPolicy(self, request, context):
+        org = require_org(context, self.store, request.organization_id)
+        return pb.GetOrganizationSessionPolicyResponse(policy=self._policy_message(self.store.organization_settings(org.id)))
+
+    def UpdateOrganizationSessionPolicy(self, request, context):
+        org = require_org(context, self.store, request.organization_id)
+        if request.policy_source == pb.SESSION_POLICY_TYPE_UNSPECIFIED:
+            invalid(context, "policy_source must be APPLICATION or CUSTOM")
+        policy = {"policy_source": pb.SessionPolicyType.Name(request.policy_source)}
+        for name in ("absolute_session_timeout", "idle_session_timeout"):
+            if request.HasField(name):
+                if getattr(request, name).value <= 0:
+                    invalid(context, f"{name} must be positive")
+                policy[name] = getattr(request, name).value
+        if request.HasField("idle_session_timeout_enabled"):
+            policy["idle_session_timeout_enabled"] = request.idle_session_timeout_enabled.value
+        for name in ("absolute_session_timeout_unit", "idle_session_timeout_unit"):
+            if request.HasField(name) and getattr(request, name):
+                policy[name] = commons_pb2.TimeUnit.Name(getattr(request, name))
+        settings = self.store.organization_settings(org.id)
+        with self.store.lock:
+            settings.session_policy = policy
+        return pb.UpdateOrganizationSessionPolicyResponse(policy=self._policy_message(settings))
+
+    def GeneratePortalLink(self, request, context):
+        org = require_org(context, self.store, request.id)
+        features = [pb.Feature.Name(f) for f in request.features]
+        if request.HasField("sso") and request.sso:
+            features.append("sso")
+        if request.HasField("directory_sync") and request.directory_sync:
+            features.append("dir_sync")
+        link = PortalLink(id="lnk_" + secrets.token_hex(12), organization_id=org.id,
+                          expires_at=now() + PORTAL_LINK_TTL, features=features)
+        with self.store.lock:
+            self.store.portal_links[link.id] = link
+        return pb.GeneratePortalLinkResponse(link=pb.Link(
+            id=link.id, location=f"{self.ctx.url}/magicLink/{link.id}", expire_time=ts(link.expires_at)))
+
+    # ---- helpers ---------------------------------------------------------------------------------
+    def _lookup(self, request, context):
         which = request.WhichOneof("identities")
         if which is None or not getattr(request, which):
             invalid(context, "organization id or external_id is required")
-        org = store.organization(request.id) if which == "id" else store.organization_by_external_id(request.external_id)
+        org = self.store.organization(request.id) if which == "id" else self.store.organization_by_external_id(request.external_id)
         if org is None:
             not_found(context, "ORGANIZATION_NOT_FOUND", "organization not found")
         return org
 
-    def check_fields(context, org_id, display_name, external_id, slug):
+    def _check_fields(self, context, org_id, display_name, external_id, slug):
         if display_name is not None and not display_name.strip():
             invalid(context, "display_name must not be empty")
         if display_name is not None and len(display_name) > 200:
             invalid(context, "display_name must be at most 200 characters")
         if external_id:
-            other = store.organization_by_external_id(external_id)
+            other = self.store.organization_by_external_id(external_id)
             if other is not None and other.id != org_id:
                 conflict(context, "ORGANIZATION_EXTERNAL_ID_EXISTS", f"an organization with external_id {external_id!r} already exists")
         if slug is not None and (not slug or set(slug) - SLUG_CHARS or slug[0] in ".-" or slug[-1] in ".-"):
             invalid(context, "slug may only contain lowercase letters, digits, '-' and '.' (not first or last)")
 
-    def check_logo(context, spec) -> str | None:
+    def _check_logo(self, context, spec) -> str | None:
         if not spec.HasField("logo_url") or not spec.logo_url:
             return None
         parts = split_url(spec.logo_url)
@@ -90,9 +215,7 @@ def register(server: grpc.Server, ctx) -> None:
             invalid(context, f"logo_url {spec.logo_url!r} is not an http(s) URL")
         return spec.logo_url
 
-    def policy_message(settings):
-        from google.protobuf.wrappers_pb2 import BoolValue, Int32Value
-
+    def _policy_message(self, settings):
         p = settings.session_policy
         msg = pb.OrganizationSessionPolicySettings(policy_source=pb.SessionPolicyType.Value(p.get("policy_source", "APPLICATION")))
         if p.get("absolute_session_timeout") is not None:
@@ -107,142 +230,8 @@ def register(server: grpc.Server, ctx) -> None:
             msg.idle_session_timeout_unit = commons_pb2.TimeUnit.Value(p["idle_session_timeout_unit"])
         return msg
 
-    def user_mgmt_message(settings):
+    def _user_mgmt_message(self, settings):
         msg = pb.OrganizationUserManagementSettings()
         if settings.max_allowed_users is not None:
             msg.max_allowed_users.value = settings.max_allowed_users
         return msg
-
-    class Organizations:
-        def GetOrganization(self, request, context):
-            return pb.GetOrganizationResponse(organization=to_message(lookup(request, context), pb, store))
-
-        GetOrganizationByExternalId = GetOrganization
-
-        def ListOrganization(self, request, context):
-            orgs = store.list_organizations()
-            if request.HasField("external_id"):
-                orgs = [o for o in orgs if o.external_id == request.external_id]
-            page, nxt, prev = paginate(context, orgs, request.page_size, request.page_token)
-            return pb.ListOrganizationsResponse(organizations=[to_message(o, pb, store) for o in page],
-                                                total_size=len(orgs), next_page_token=nxt, prev_page_token=prev)
-
-        def SearchOrganization(self, request, context):
-            query = request.query.strip().lower()
-            if len(query) < 3:
-                invalid(context, "query must be at least 3 characters")
-            orgs = [o for o in store.list_organizations()
-                    if query in o.display_name.lower() or query in (o.external_id or "").lower() or query in o.id]
-            page, nxt, prev = paginate(context, orgs, request.page_size, request.page_token)
-            return pb.SearchOrganizationsResponse(organizations=[to_message(o, pb, store) for o in page],
-                                                  total_size=len(orgs), next_page_token=nxt, prev_page_token=prev)
-
-        def CreateOrganization(self, request, context):
-            new = request.organization
-            external_id = new.external_id if new.HasField("external_id") and new.external_id else None
-            slug = new.slug if new.HasField("slug") else None
-            with store.lock:
-                check_fields(context, None, new.display_name, external_id, slug)
-                if slug and any(o.slug == slug for o in store.organizations.values()):
-                    conflict(context, "ORGANIZATION_SLUG_EXISTS", f"an organization with slug {slug!r} already exists")
-                region = commons_pb2.RegionCode.Name(new.region_code) if new.region_code else "US"
-                org = Organization(id=new_id("org"), display_name=new.display_name.strip(), external_id=external_id,
-                                   slug=slug, region_code=region if region in ("US", "EU") else "US",
-                                   metadata=dict(new.metadata), logo_url=check_logo(context, new))
-                store.organizations[org.id] = org
-            ctx.events.emit("organization.created", organization_json(org), organization_id=org.id)
-            return pb.CreateOrganizationResponse(organization=to_message(org, pb, store))
-
-        def UpdateOrganization(self, request, context):
-            org = lookup(request, context)
-            upd = request.organization
-            with store.lock:
-                check_fields(context, org.id, upd.display_name if upd.HasField("display_name") else None,
-                             upd.external_id if upd.HasField("external_id") else None,
-                             upd.slug if upd.HasField("slug") else None)
-                if upd.HasField("display_name"):
-                    org.display_name = upd.display_name.strip()
-                if upd.HasField("external_id"):
-                    org.external_id = upd.external_id or None
-                if upd.HasField("slug"):
-                    org.slug = upd.slug
-                if upd.HasField("logo_url"):
-                    org.logo_url = check_logo(context, upd)
-                if upd.metadata:
-                    org.metadata.update(upd.metadata)
-                org.updated_at = now()
-            ctx.events.emit("organization.updated", organization_json(org), organization_id=org.id)
-            return pb.UpdateOrganizationResponse(organization=to_message(org, pb, store))
-
-        def DeleteOrganization(self, request, context):
-            from google.protobuf.empty_pb2 import Empty
-
-            org = lookup(request, context)
-            delete_organization(store, org.id)
-            ctx.events.emit("organization.deleted", organization_json(org), organization_id=org.id)
-            return Empty()
-
-        def UpdateOrganizationSettings(self, request, context):
-            org = require_org(context, store, request.id)
-            settings = store.organization_settings(org.id)
-            with store.lock:
-                for feature in request.settings.features:
-                    if not feature.name:
-                        invalid(context, "every feature needs a name")
-                    settings.features[feature.name] = feature.enabled
-                org.updated_at = now()
-            return pb.GetOrganizationResponse(organization=to_message(org, pb, store))
-
-        def UpsertUserManagementSettings(self, request, context):
-            org = require_org(context, store, request.organization_id)
-            settings = store.organization_settings(org.id)
-            if request.settings.HasField("max_allowed_users"):
-                if request.settings.max_allowed_users.value < 0:
-                    invalid(context, "max_allowed_users must not be negative")
-                settings.max_allowed_users = request.settings.max_allowed_users.value
-            return pb.UpsertUserManagementSettingsResponse(settings=user_mgmt_message(settings))
-
-        def GetOrganizationUserManagementSetting(self, request, context):
-            org = require_org(context, store, request.organization_id)
-            return pb.GetOrganizationUserManagementSettingsResponse(settings=user_mgmt_message(store.organization_settings(org.id)))
-
-        def GetOrganizationSessionPolicy(self, request, context):
-            org = require_org(context, store, request.organization_id)
-            return pb.GetOrganizationSessionPolicyResponse(policy=policy_message(store.organization_settings(org.id)))
-
-        def UpdateOrganizationSessionPolicy(self, request, context):
-            org = require_org(context, store, request.organization_id)
-            if request.policy_source == pb.SESSION_POLICY_TYPE_UNSPECIFIED:
-                invalid(context, "policy_source must be APPLICATION or CUSTOM")
-            policy = {"policy_source": pb.SessionPolicyType.Name(request.policy_source)}
-            for name in ("absolute_session_timeout", "idle_session_timeout"):
-                if request.HasField(name):
-                    if getattr(request, name).value <= 0:
-                        invalid(context, f"{name} must be positive")
-                    policy[name] = getattr(request, name).value
-            if request.HasField("idle_session_timeout_enabled"):
-                policy["idle_session_timeout_enabled"] = request.idle_session_timeout_enabled.value
-            for name in ("absolute_session_timeout_unit", "idle_session_timeout_unit"):
-                if request.HasField(name) and getattr(request, name):
-                    policy[name] = commons_pb2.TimeUnit.Name(getattr(request, name))
-            settings = store.organization_settings(org.id)
-            with store.lock:
-                settings.session_policy = policy
-            return pb.UpdateOrganizationSessionPolicyResponse(policy=policy_message(settings))
-
-        def GeneratePortalLink(self, request, context):
-            org = require_org(context, store, request.id)
-            features = [pb.Feature.Name(f) for f in request.features]
-            if request.HasField("sso") and request.sso:
-                features.append("sso")
-            if request.HasField("directory_sync") and request.directory_sync:
-                features.append("dir_sync")
-            link = PortalLink(id="lnk_" + secrets.token_hex(12), organization_id=org.id,
-                              expires_at=now() + PORTAL_LINK_TTL, features=features)
-            with store.lock:
-                store.portal_links[link.id] = link
-            return pb.GeneratePortalLinkResponse(link=pb.Link(
-                id=link.id, location=f"{ctx.url}/magicLink/{link.id}", expire_time=ts(link.expires_at)))
-
-    impl = servicer(pb_grpc.OrganizationServiceServicer, Organizations)
-    pb_grpc.add_OrganizationServiceServicer_to_server(impl(), server)

@@ -21,10 +21,13 @@ from __future__ import annotations
 import secrets
 import time
 
+from google.protobuf.empty_pb2 import Empty
+from scalekit.v1.clients import clients_pb2 as pb
+
 from ..domain.mcp import redirect_uri_problem
 from ..ids import new_id
 from ..state.records import Consent, McpClient
-from ._util import invalid, not_found, paginate, ts
+from .base import invalid, not_found, paginate, ts
 
 MAX_SECRETS = 5
 MAX_PAGE_SIZE = 30
@@ -32,15 +35,12 @@ MAX_USER_IDS = 25
 
 
 class ResourceClients:
-    """Mixin of the ClientService servicer (services/clients.py); setup() gives it the environment."""
-
-    @classmethod
-    def setup(cls, ctx, pb, secret_message) -> None:
-        cls._ctx, cls._pb, cls._secret_message = ctx, pb, staticmethod(secret_message)
+    """The resource-side RPCs of the ClientService servicer (ClientService in services/clients.py
+    inherits them; it provides self.ctx, self.store and _secret_message)."""
 
     # ---- helpers ----------------------------------------------------------------------------------
     def _state(self):
-        return self._ctx.store.mcp  # the MCP authorization server's state: resources and clients
+        return self.store.mcp  # the MCP authorization server's state: resources and clients
 
     def _resource(self, context, resource_id: str):
         if not resource_id:
@@ -62,17 +62,15 @@ class ResourceClients:
         return client
 
     def _resource_message(self, resource):
-        pb = self._pb
         everything = sorted({s for r in self._state().resources.values() for s in r.scopes})
         msg = pb.Resource(id=resource.id, name=resource.name, resource_uri=resource.urls[0], resource_id=resource.id,
                           resource_type=pb.MCP_SERVER, disable_dynamic_client_registration=not resource.dcr,
-                          enable_cimd=resource.cimd, access_token_expiry=self._ctx.tokens.access_token_ttl,
+                          enable_cimd=resource.cimd, access_token_expiry=self.ctx.tokens.access_token_ttl,
                           scopes=[pb.Scope(id=f"scope_{name}", name=name, enabled=name in resource.scopes)
                                   for name in everything])
         return msg
 
     def _client_message(self, client):
-        pb = self._pb
         all_secrets = list(client.secrets)
         if client.secret is not None:  # a DCR client's one secret
             all_secrets.insert(0, {"id": f"sks_{client.id.split('_', 1)[-1]}", "secret": client.secret,
@@ -94,15 +92,14 @@ class ResourceClients:
         return list(uris)
 
     def _external_user_id(self, user_id: str) -> str:
-        user = self._ctx.store.users.get(user_id)
+        user = self.store.users.get(user_id)
         return (user.external_id or user.id) if user else user_id
 
     # ---- resources --------------------------------------------------------------------------------
     def GetResource(self, request, context):
-        return self._pb.GetResourceResponse(resource=self._resource_message(self._resource(context, request.resource_id)))
+        return pb.GetResourceResponse(resource=self._resource_message(self._resource(context, request.resource_id)))
 
     def ListResources(self, request, context):
-        pb = self._pb
         if not request.resource_type:
             invalid(context, "resource_type is required")
         if request.page_size > MAX_PAGE_SIZE:
@@ -129,17 +126,17 @@ class ResourceClients:
         st = self._state()
         with st.lock:
             st.clients[client.id] = client
-        self._ctx.store.count("mcp.resource_client_created")
-        return self._pb.CreateResourceClientResponse(client=self._client_message(client), plain_secret=plain)
+        self.store.count("mcp.resource_client_created")
+        return pb.CreateResourceClientResponse(client=self._client_message(client), plain_secret=plain)
 
     def GetResourceClient(self, request, context):
         self._resource(context, request.resource_id)
         client = self._client(context, request.client_id, request.resource_id)
-        store = self._ctx.store
+        store = self.ctx.store
         with store.lock:
-            users = [self._pb.ConsentedUser(consent_id=c.id, external_user_id=self._external_user_id(c.user_id), scopes=c.scopes)
+            users = [pb.ConsentedUser(consent_id=c.id, external_user_id=self._external_user_id(c.user_id), scopes=c.scopes)
                      for c in store.consents.values() if c.client_id == client.id]
-        return self._pb.GetResourceClientResponse(client=self._client_message(client), consented_users=users)
+        return pb.GetResourceClientResponse(client=self._client_message(client), consented_users=users)
 
     def ListResourceClients(self, request, context):
         resource = self._resource(context, request.resource_id)
@@ -149,8 +146,8 @@ class ResourceClients:
                              key=lambda c: (-c.created_at, c.id))
         messages = [self._client_message(c) for c in clients]
         dcr = sum(1 for m in messages if m.is_dcr)
-        return self._pb.ListResourceClientsResponse(clients=messages, total_dcr_clients=dcr,
-                                                     total_static_clients=len(messages) - dcr)
+        return pb.ListResourceClientsResponse(clients=messages, total_dcr_clients=dcr,
+                                              total_static_clients=len(messages) - dcr)
 
     def UpdateResourceClient(self, request, context):
         self._resource(context, request.resource_id)
@@ -170,7 +167,7 @@ class ResourceClients:
                 client.custom_claims = {c.key: c.value for c in spec.custom_claims}
             if "redirect_uris" in paths:
                 client.redirect_uris = self._redirect_uris(context, spec.redirect_uris)
-        return self._pb.UpdateResourceClientResponse(client=self._client_message(client))
+        return pb.UpdateResourceClientResponse(client=self._client_message(client))
 
     def DeleteResourceClient(self, request, context):
         self._resource(context, request.resource_id)
@@ -178,7 +175,7 @@ class ResourceClients:
         st = self._state()
         with st.lock:
             st.clients.pop(client.id, None)
-        return self._pb.DeleteResourceClientResponse()
+        return pb.DeleteResourceClientResponse()
 
     # ---- secrets (keyed by client id alone) -----------------------------------------------------------
     def CreateClientSecret(self, request, context):
@@ -190,11 +187,9 @@ class ResourceClients:
             plain = "sks_" + secrets.token_urlsafe(32)
             entry = {"id": new_id("sks"), "secret": plain, "created_at": time.time()}
             client.secrets.append(entry)
-        return self._pb.CreateClientSecretResponse(plain_secret=plain, secret=self._secret_message(entry, plain))
+        return pb.CreateClientSecretResponse(plain_secret=plain, secret=self._secret_message(entry, plain))
 
     def DeleteClientSecret(self, request, context):
-        from google.protobuf.empty_pb2 import Empty
-
         client = self._client(context, request.client_id)
         st = self._state()
         with st.lock:
@@ -213,7 +208,7 @@ class ResourceClients:
         wanted = list(request.filter.external_user_id)
         if len(wanted) > MAX_USER_IDS:
             invalid(context, f"at most {MAX_USER_IDS} user ids are allowed")
-        store, st = self._ctx.store, self._state()
+        store, st = self.ctx.store, self._state()
         with store.lock:
             consents = [c for c in store.consents.values() if c.resource_id == resource.id]
             rows = [(c, self._external_user_id(c.user_id)) for c in sorted(consents, key=lambda c: (-c.granted_at, c.id))]
@@ -228,18 +223,18 @@ class ResourceClients:
                 client = st.clients.get(client_id)
             return client.name if client and client.name else client_id
 
-        return self._pb.ListResourceUserConsentsResponse(
-            consents=[self._pb.ResourceUserConsent(id=c.id, external_user_id=ext, client_id=c.client_id,
-                                                   client_name=name_of(c.client_id), scopes=c.scopes,
-                                                   granted_at=ts(c.granted_at)) for c, ext in page],
+        return pb.ListResourceUserConsentsResponse(
+            consents=[pb.ResourceUserConsent(id=c.id, external_user_id=ext, client_id=c.client_id,
+                                             client_name=name_of(c.client_id), scopes=c.scopes,
+                                             granted_at=ts(c.granted_at)) for c, ext in page],
             total_size=len(rows), next_page_token=nxt, prev_page_token=prev)
 
     def RevokeUserConsent(self, request, context):
-        store = self._ctx.store
+        store = self.ctx.store
         with store.lock:
             consent: Consent | None = store.consents.get(request.consent_id)
             if consent is None or consent.client_id != request.client_id:
                 not_found(context, "CONSENT_NOT_FOUND", f"consent {request.consent_id} of client {request.client_id} not found")
             del store.consents[consent.id]
             store.revoke_client_refresh_tokens(consent.user_id, consent.client_id)
-        return self._pb.RevokeUserConsentResponse()
+        return pb.RevokeUserConsentResponse()

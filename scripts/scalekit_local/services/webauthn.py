@@ -10,23 +10,50 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-import grpc
+from scalekit.v1.auth import webauthn_pb2 as pb
+from scalekit.v1.auth import webauthn_pb2_grpc as pb_grpc
 
 from ..ids import now
-from . import servicer
-from ._util import invalid, not_found, ts
+from .base import Servicer, invalid, not_found, ts
 
 
-def register(server: grpc.Server, ctx) -> None:
-    from scalekit.v1.auth import webauthn_pb2 as pb
-    from scalekit.v1.auth import webauthn_pb2_grpc as pb_grpc
+class WebAuthnService(Servicer, pb_grpc.WebAuthnServiceServicer):
+    add_to_server = staticmethod(pb_grpc.add_WebAuthnServiceServicer_to_server)
 
-    store = ctx.store
+    def ListCredentials(self, request, context):
+        if not request.user_id:
+            invalid(context, "user_id is required")
+        if request.user_id not in self.store.users:
+            not_found(context, "USER_NOT_FOUND", f"user {request.user_id} not found")
+        with self.store.lock:
+            keys = sorted((p for p in self.store.passkeys.values() if p.user_id == request.user_id),
+                          key=lambda p: (p.created_at, p.id))
+            return pb.ListCredentialsResponse(
+                credentials=[self._message(p) for p in keys],
+                all_accepted_credentials_options=pb.AllAcceptedCredentialsOptions(
+                    rp_id=self._rp_id(), user_id=request.user_id, all_accepted_credential_ids=[p.id for p in keys]))
 
-    def rp_id() -> str:
-        return urlsplit(ctx.url).hostname or "localhost"
+    def UpdateCredential(self, request, context):
+        name = request.display_name.strip()
+        if not name or len(name) > 120:
+            invalid(context, "display_name must be 1 to 120 characters")
+        with self.store.lock:
+            passkey = self._find(context, request.credential_id)
+            passkey.display_name, passkey.updated_at = name, now()
+            return pb.UpdateCredentialResponse(credential=self._message(passkey))
 
-    def message(p):
+    def DeleteCredential(self, request, context):
+        with self.store.lock:
+            passkey = self._find(context, request.credential_id)
+            del self.store.passkeys[passkey.id]
+        return pb.DeleteCredentialResponse(success=True, unknown_credential_options=pb.UnknownCredentialOptions(
+            rp_id=self._rp_id(), credential_id=passkey.id))
+
+    # ---- helpers ---------------------------------------------------------------------------------
+    def _rp_id(self) -> str:
+        return urlsplit(self.ctx.url).hostname or "localhost"
+
+    def _message(self, p):
         msg = pb.WebAuthnCredential(id=p.id, user_id=p.user_id, credential_id=p.id.encode(), attestation_type="none",
                                     transports=p.transports, created_at=ts(p.created_at), updated_at=ts(p.updated_at))
         msg.authenticator.name = p.authenticator
@@ -36,42 +63,10 @@ def register(server: grpc.Server, ctx) -> None:
             msg.display_name = p.display_name
         return msg
 
-    def find(context, credential_id: str):
+    def _find(self, context, credential_id: str):
         if not credential_id:
             invalid(context, "credential_id is required")
-        passkey = store.passkeys.get(credential_id)
+        passkey = self.store.passkeys.get(credential_id)
         if passkey is None:
             not_found(context, "CREDENTIAL_NOT_FOUND", f"passkey {credential_id} not found")
         return passkey
-
-    class WebAuthn:
-        def ListCredentials(self, request, context):
-            if not request.user_id:
-                invalid(context, "user_id is required")
-            if request.user_id not in store.users:
-                not_found(context, "USER_NOT_FOUND", f"user {request.user_id} not found")
-            with store.lock:
-                keys = sorted((p for p in store.passkeys.values() if p.user_id == request.user_id),
-                              key=lambda p: (p.created_at, p.id))
-                return pb.ListCredentialsResponse(
-                    credentials=[message(p) for p in keys],
-                    all_accepted_credentials_options=pb.AllAcceptedCredentialsOptions(
-                        rp_id=rp_id(), user_id=request.user_id, all_accepted_credential_ids=[p.id for p in keys]))
-
-        def UpdateCredential(self, request, context):
-            name = request.display_name.strip()
-            if not name or len(name) > 120:
-                invalid(context, "display_name must be 1 to 120 characters")
-            with store.lock:
-                passkey = find(context, request.credential_id)
-                passkey.display_name, passkey.updated_at = name, now()
-                return pb.UpdateCredentialResponse(credential=message(passkey))
-
-        def DeleteCredential(self, request, context):
-            with store.lock:
-                passkey = find(context, request.credential_id)
-                del store.passkeys[passkey.id]
-            return pb.DeleteCredentialResponse(success=True, unknown_credential_options=pb.UnknownCredentialOptions(
-                rp_id=rp_id(), credential_id=passkey.id))
-
-    pb_grpc.add_WebAuthnServiceServicer_to_server(servicer(pb_grpc.WebAuthnServiceServicer, WebAuthn)(), server)
