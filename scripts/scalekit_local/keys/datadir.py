@@ -130,10 +130,10 @@ def prepare(folder: str | Path | None = None) -> DataDir:
 
 
 def server_ssl_context(data: DataDir) -> ssl.SSLContext:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(data.leaf_cert, data.leaf_key)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.minimum_version = ssl.TLSVersion.TLSv1_2
+    tls.load_cert_chain(data.leaf_cert, data.leaf_key)
     # http/1.1 first: Python's ssl picks by server preference, so browsers and curl (which offer
     # both) get HTTP/1.1, while gRPC clients (which offer only h2) still get h2.
-    ctx.set_alpn_protocols(["http/1.1", "h2"])
-    return ctx
+    tls.set_alpn_protocols(["http/1.1", "h2"])
+    return tls
