@@ -33,6 +33,49 @@ Embedding API (stable; other scripts and the test fixture build on it)::
 
 grpcio reads GRPC_DEFAULT_SSL_ROOTS_FILE_PATH once per process, before its first secure channel:
 set the variables from env_vars() before the Python SDK creates its first client.
+
+Where things are. Layers, top to bottom: a module imports only from layers below its own, and the HTTP
+endpoints and the gRPC services, side by side, never import each other (tests/local_env/test_layers.py):
+
+    __init__.py, cli.py, server.py   start and stop: LocalScalekit, the command line, Environment (wires the rest)
+    coverage.py                      generates SUPPORTED.md from the SDKs' descriptors and the servicers and routes
+    listener/front.py                the one port: TLS and ALPN (or h2c sniffing) to the gRPC or the HTTP backend
+    listener/header_deadline.py      an HTTP/1.1 request must send its headers within 10 s
+    endpoints/app.py                 the HTTP app: every route in one table, and the middleware
+    endpoints/oauth.py               what the OAuth endpoints share: parameters, errors, redirects, PKCE, code checks
+    endpoints/oidc.py                discovery, /keys, /oauth/authorize, /oauth/token, /oidc/logout, /userinfo
+    endpoints/login.py               the login pages (password, SSO, identity provider, social) and complete_login
+    endpoints/mcp_as.py              the MCP authorization server: metadata, registration, metadata documents, consent
+    endpoints/bridge.py              the custom-auth bridge's HTTP endpoints (user details, partner callback)
+    endpoints/portal.py              the admin portal page, and the portal-link, password and domain admin routes
+    endpoints/admin.py               /_local/ health, stats, webhooks, events, faults and mailbox routes
+    endpoints/directories.py         /_local/directories: the SCIM stand-in's routes
+    endpoints/idp_initiated.py       /_local/idp-initiated-login
+    endpoints/token_matrix.py        /_local/token-matrix: a valid token and its single-fault variants
+    endpoints/admin_guard.py         refuses cross-site requests to /_local/
+    endpoints/pages.py               HTML pages from endpoints/templates/
+    services/grpc_server.py          the gRPC server: authentication, fault and change interceptors
+    services/__init__.py             SERVICERS: one class per Scalekit service, one module each (services/<name>.py)
+    services/base.py                 the Servicer base class (UNIMPLEMENTED for the rest), errors, pagination
+    domain/context.py                Context: what handlers share (store, tokens, events, mailbox, faults, URL)
+    domain/users.py                  just-in-time users at SSO, social and bridge logins, with their events
+    domain/domains.py                verifying a domain; SSO routing follows verified domains
+    domain/mcp.py                    MCP client redirect-URI rules; a pending MCP login gets its user
+    domain/bridge.py                 the custom-auth bridge's user step (HTTP and gRPC AuthService)
+    domain/directory_sync.py         the SCIM stand-in: pushes directory users and groups, emits their events
+    cross/webhooks.py                the event bus and signed webhook deliveries
+    cross/mailbox.py                 emails the environment would send
+    cross/faults.py                  injected faults for HTTP routes and gRPC methods
+    cross/rpc_errors.py              gRPC errors with Scalekit's ErrorInfo detail
+    state/store.py                   Store: every piece of state, declared in Store.__init__
+    state/records.py                 every record's shape (dataclasses) and the JSON shapes events carry
+    state/mcp.py                     the MCP authorization server's state (store.mcp)
+    state/seed.py                    loading and checking seed files (default_seed.yaml, seed.schema.json)
+    state/persistence.py             --persist: the store in SQLite
+    keys/datadir.py                  the data folder: local CA, TLS certificate, signing key
+    keys/tokens.py                   signing and checking JWTs shaped as Scalekit issues them
+    keys/token_claims.py             custom access-token claims (--token-claim)
+    ids.py, safe_input.py            leaves: ids and the clock; parsing untrusted input without a traceback
 """
 from __future__ import annotations
 

@@ -57,7 +57,7 @@ def seed_summary(seed: dict) -> str:
         roles = "; ".join(f"{m['organization_id']}: {','.join(m.get('roles', [])) or '-'}" for m in u.get("memberships", []))
         password = u.get("password") or "(no password: SSO/social only)"
         lines.append(f"  user          {u['email']:<22} password {password:<16} {u['id']}  {roles}")
-    for r in seed.get("resources", []):  # MCP servers (mcp_as.py)
+    for r in seed.get("resources", []):  # MCP servers (endpoints/mcp_as.py)
         lines.append(f"  mcp resource  {r['id']}  {', '.join(r['urls'])}  scopes {' '.join(r.get('scopes', [])) or '-'}"
                      + (f"  custom login {r['custom_auth']['login_url']}" if r.get("custom_auth") else ""))
     providers = [p["provider"] for p in seed.get("environment", {}).get("providers", []) if p.get("enabled", True)]

@@ -1,4 +1,4 @@
-"""Custom-auth bridge (scalekit_local/bridge.py): an MCP server that keeps its own login. The
+"""Custom-auth bridge (scalekit_local/endpoints/bridge.py): an MCP server that keeps its own login. The
 authorize request goes to the app's login URL with login_request_id and state; the app posts the
 user (HTTP with an M2M bearer token, or gRPC through the Python SDK's
 auth.update_login_user_details); the browser returns through partner:callback and the MCP client

@@ -1,4 +1,4 @@
-"""The MCP authorization server of the local environment (scalekit_local/mcp_as.py): metadata for
+"""The MCP authorization server of the local environment (scalekit_local/endpoints/mcp_as.py): metadata for
 resources, dynamic client registration, client ID metadata documents, PKCE, RFC 8707 resource,
 consent, RFC 9207 iss, audience-bound tokens and refresh rotation. Real clients: the MCP Python
 SDK's OAuthClientProvider against a protected MCPServer that validates with the Scalekit SDK, and

@@ -1,4 +1,4 @@
-"""POST /_local/token-matrix (scalekit_local/token_matrix.py) and its client (scalekit_checks/token_matrix.py).
+"""POST /_local/token-matrix (scalekit_local/endpoints/token_matrix.py) and its client (scalekit_checks/token_matrix.py).
 
 The valid token must have the documented shape of its kind and verify with the environment's key;
 each variant must differ from it by exactly one fault; real validators (the Python SDK with all

@@ -7,7 +7,7 @@ Metadata Documents (the client_id is an https URL, or a loopback http(s) URL for
 this server fetches), and the authorization-code flow through the environment's own
 `/oauth/authorize` and `/oauth/token`: PKCE S256 required, RFC 8707 `resource` (must be one of the
 resource's registered URLs), a consent page, RFC 9207 `iss` on the redirect, and refresh tokens
-rotated by the store's refresh machinery. oauth.py hands a request here when its client_id belongs
+rotated by the store's refresh machinery. oidc.py hands a request here when its client_id belongs
 to an MCP client (see `owns_client`).
 
 Access tokens: `iss` is the environment URL (as live Scalekit issues today; a resource's
@@ -81,7 +81,7 @@ def is_cimd_client_id(client_id: str | None) -> bool:
 
 
 def owns_client(ctx, client_id: str | None) -> bool:
-    """True when oauth.py should hand the request to this module."""
+    """True when oidc.py should hand the request to this module."""
     if not client_id:
         return False
     if is_cimd_client_id(client_id):

@@ -1,4 +1,4 @@
-"""AuthService: UpdateLoginUserDetails for the custom-auth bridge (bridge.py).
+"""AuthService: UpdateLoginUserDetails for the custom-auth bridge (domain/bridge.py).
 
 The SDKs' `auth.update_login_user_details(connection_id, login_request_id, user)` (Python) and
 `auth.updateLoginUserDetails(...)` (Node) land here; other AuthService RPCs answer UNIMPLEMENTED.

@@ -1,4 +1,4 @@
-"""EventsService.ListEventsPaginated: the events the environment emitted (webhooks.py keeps the last
+"""EventsService.ListEventsPaginated: the events the environment emitted (cross/webhooks.py keeps the last
 EVENT_RING of them), newest first, filtered by type, time window, organization and source
 (DIR_SYNC for directory events, SCALEKIT for the rest). Events are what the environment itself
 emits (organizations, users, memberships, logins, directory changes) or what was posted to

@@ -8,7 +8,7 @@ the link is `<magiclink_auth_uri>?link_token=<token>`; `expires_in` defaults to 
 same-browser-origin enforcement is on (then the auth_request_id is required too); five wrong
 attempts within ten minutes make further attempts fail with HTTP 429 (gRPC RESOURCE_EXHAUSTED);
 a resend extends the expiry and, with `regenerate_on_resend`, issues a new code and link that
-replace the old ones. A request verifies once. The emails land in /_local/mailbox (mailbox.py).
+replace the old ones. A request verifies once. The emails land in /_local/mailbox (cross/mailbox.py).
 Not documented, so chosen here: a wrong, used or expired credential answers INVALID_ARGUMENT.
 """
 from __future__ import annotations

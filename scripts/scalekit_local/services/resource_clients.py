@@ -1,7 +1,7 @@
 """ClientService, resource side: MCP servers (resources) and their clients, secrets and user consents.
 
-Resources are the seed's `resources` (MCP servers, mcp_as.py). Their clients are the clients the MCP
-authorization server knows: registered by DCR (is_dcr), created here or in the seed
+Resources are the seed's `resources` (MCP servers, endpoints/mcp_as.py; store.mcp holds them). Their
+clients are the clients the MCP authorization server knows: registered by DCR (is_dcr), created here or in the seed
 (`resources[].clients`), each usable at /oauth/authorize and /oauth/token right away. Consents are
 recorded when a user approves a client on the consent page (or headlessly with --auto-login).
 

@@ -341,7 +341,7 @@ class Resource:
     dcr: bool = True
     cimd: bool = True
     token_issuer: str = "environment"  # environment | resource
-    login_url: str | None = None       # custom auth (bridge.py)
+    login_url: str | None = None       # custom auth (endpoints/bridge.py)
     connection_id: str | None = None
     state_ttl: int = MCP_PENDING_TTL   # custom auth: how long login_request_id and state stay valid
 

@@ -96,7 +96,7 @@ def add_registrations(data: dict, *, redirect_uris=(), post_logout_redirect_uris
     resource id}. The resource id and the webhook secret are derived from the URL (the secret also
     from the app's client secret), so they are the same on every start: tokens issued and secrets
     copied before a restart stay valid. With `mcp_login_url` those MCP servers keep their own login
-    page (custom auth, bridge.py), each through a connection id derived the same way."""
+    page (custom auth, endpoints/bridge.py), each through a connection id derived the same way."""
     import base64
     import hashlib
 

@@ -206,7 +206,7 @@ class Store:
                 self.management_changed()
 
     def record_consent(self, client_id: str, resource_id: str, user_id: str | None, scopes: list[str]) -> None:
-        """A user approved an MCP client for a resource (mcp_as.py): one consent per client, resource and user."""
+        """A user approved an MCP client for a resource (endpoints/mcp_as.py): one consent per client, resource and user."""
         if not user_id:
             return
         with self.lock:
