@@ -1,12 +1,11 @@
 // Runs before every page and API route. Refreshing belongs here (or in route handlers): pages and Server
 // Components cannot set cookies, so a refresh done while rendering would lose the rotated refresh token.
 import { NextResponse, type NextRequest } from "next/server";
-import { InvalidToken, ScalekitUnavailable, SessionEnded, userOf, type Session } from "./lib/auth";
+import { InvalidToken, ScalekitUnavailable, SessionEnded, type Session } from "./lib/auth";
 import { getAuth } from "./lib/scalekit";
 import { SESSION_COOKIE, SESSION_MAX_AGE, cookieOptions, seal, unseal } from "./lib/session";
 
-const PROTECTED_PAGES = ["/dashboard", "/profile", "/admin"];
-const PAGE_PERMISSIONS: Record<string, string> = { "/admin": "users:write" }; // from the access token's claims
+const PROTECTED_PAGES = ["/dashboard", "/profile"];
 
 // region proxy
 export async function proxy(request: NextRequest) {
@@ -16,13 +15,11 @@ export async function proxy(request: NextRequest) {
   const bearer = api && request.headers.has("authorization"); // API callers with a token: the route verifies it
   const session = unseal<Session>(request.cookies.get(SESSION_COOKIE)?.value, auth.config.sessionSecret);
   let signedIn = false;
-  let permissions: string[] = [];
   let newCookie: string | undefined; // a refreshed session, or "" when the session is over
   if (session && !bearer) {
     try {
       const current = await auth.authenticate(session);
       signedIn = true;
-      permissions = userOf(current.session, current.claims).permissions;
       if (current.refreshed) newCookie = seal(current.session, auth.config.sessionSecret);
     } catch (error) {
       if (error instanceof ScalekitUnavailable) return unavailable(api, error);
@@ -35,8 +32,6 @@ export async function proxy(request: NextRequest) {
   if (!signedIn && !bearer && PROTECTED_PAGES.some((p) => pathname === p || pathname.startsWith(`${p}/`))) {
     const returnTo = encodeURIComponent(pathname + search);
     response = NextResponse.redirect(`${auth.config.appUrl}/auth/login?returnTo=${returnTo}`, 302);
-  } else if (signedIn && PAGE_PERMISSIONS[pathname] && !permissions.includes(PAGE_PERMISSIONS[pathname])) {
-    response = new NextResponse(`Forbidden: you need the ${PAGE_PERMISSIONS[pathname]} permission.`, { status: 403 });
   } else if (!signedIn && !bearer && api) {
     response = NextResponse.json({ error: "unauthorized", message: "Log in first" },
       { status: 401, headers: { "WWW-Authenticate": "Bearer" } });

@@ -97,7 +97,8 @@ app.get("/auth/login", (req, res) => {
     returnTo: queryString(req.query.returnTo),
     provider: queryString(req.query.provider),
     organizationId: queryString(req.query.organization_id),
-    email: queryString(req.query.email),
+    domain: queryString(req.query.domain),
+    loginHint: queryString(req.query.login_hint),
   });
   res.cookie(LOGIN_COOKIE, seal(transaction, config.sessionSecret), loginCookie);
   res.redirect(302, url);
@@ -118,7 +119,7 @@ app.get("/auth/callback", async (req, res) => {
 app.all("/auth/logout", (req, res) => {
   const session = unseal<Session>(cookie(req, SESSION_COOKIE), config.sessionSecret);
   res.clearCookie(SESSION_COOKIE, sessionCookie);
-  res.redirect(302, auth.logoutUrl(session));
+  res.redirect(303, auth.logoutUrl(session)); // 303: a POST from the logout form continues as a GET
 });
 // endregion logout-route
 
@@ -127,9 +128,9 @@ app.use(loadSession);
 app.get("/", (_req, res) => {
   const user = res.locals.user;
   res.send(page("Home", user
-    ? `<p>Signed in as ${escape(user.email || user.id)}.</p><p><a href="/dashboard">Dashboard</a></p>`
+    ? `<p>Signed in as ${escape(user.email || user.sub)}.</p><p><a href="/dashboard">Dashboard</a></p>`
     : `<p><a href="/auth/login">Log in</a> · <a href="/auth/login?provider=google">Log in with Google</a></p>
-       <form action="/auth/login"><label>Work email <input name="email" type="email"></label>
+       <form action="/auth/login"><label>Work email <input name="login_hint" type="email"></label>
        <button>Continue with SSO</button></form>`));
 });
 
@@ -137,43 +138,44 @@ app.get("/dashboard", requirePage, (_req, res) => {
   const user = res.locals.user!;
   res.set("Cache-Control", "no-store").send(page("Dashboard", `
     <p>Hello ${escape(user.name)} (${escape(user.email)}).</p>
-    <p>Organization <code>${escape(user.organizationId ?? "none")}</code>, roles ${escape(user.roles.join(", ") || "none")}.</p>
-    <p><a href="/profile">Profile</a> · <a href="/admin">Admin</a> · <a href="/api/projects">Projects (JSON)</a></p>`));
+    <p><a href="/profile">Profile</a> · <a href="/api/me">API: me</a> · <a href="/api/admin">API: admin</a>
+    · <a href="/api/orgs/${escape(user.oid ?? "none")}/notes">API: my organization's notes</a></p>`));
 });
 
+// region profile
 app.get("/profile", requirePage, (_req, res) => {
   const user = res.locals.user!;
   res.set("Cache-Control", "no-store").send(page("Profile", `
     <dl><dt>Email</dt><dd>${escape(user.email)}</dd><dt>Name</dt><dd>${escape(user.name)}</dd>
-    <dt>User id</dt><dd><code>${escape(user.id)}</code></dd>
+    <dt>User id</dt><dd><code>${escape(user.sub)}</code></dd>
+    <dt>Organization</dt><dd><code>${escape(user.oid ?? "none")}</code></dd>
+    <dt>Roles</dt><dd>${escape(user.roles.join(", ") || "none")}</dd>
     <dt>Permissions</dt><dd>${escape(user.permissions.join(", ") || "none")}</dd>
     <dt>Custom claims</dt><dd><pre>${escape(JSON.stringify(user.customClaims, null, 2))}</pre></dd></dl>`));
 });
-
-app.get("/admin", requirePage, requirePermission("users:write"), (_req, res) => {
-  res.set("Cache-Control", "no-store").send(page("Admin", "<p>Only users with <code>users:write</code> see this.</p>"));
-});
+// endregion profile
 
 app.get("/api/me", requireApi, (_req, res) => {
   res.set("Cache-Control", "no-store").json(res.locals.user);
 });
 
+app.get("/api/admin", requireApi, requirePermission("organization:write"), (_req, res) => {
+  res.set("Cache-Control", "no-store").json({ admin: true });
+});
+
 // region org-data
-// Organization-scoped data: the organization comes from the verified token, never from the request.
-const PROJECTS: Record<string, string[]> = {
-  org_70000000000001001: ["Roadrunner catcher", "Anvil delivery"],
-  org_70000000000001002: ["Hammock district"],
+// Organization-scoped data: a user reads the notes of the organization of their session, no other.
+const NOTES: Record<string, string[]> = {
+  org_70000000000001001: ["Renew the Okta certificate in March"],
+  org_70000000000001002: ["Invite the finance team"],
 };
 
-app.get("/api/projects", requireApi, (_req, res) => {
-  const organizationId = res.locals.user!.organizationId;
-  res.set("Cache-Control", "no-store").json({ organizationId, projects: PROJECTS[organizationId ?? ""] ?? [] });
+app.get("/api/orgs/:orgId/notes", requireApi, (req, res) => {
+  const orgId = req.params.orgId as string;
+  if (orgId !== res.locals.user!.oid) return void res.status(403).json({ error: "forbidden", message: "Not your organization" });
+  res.set("Cache-Control", "no-store").json({ organization: orgId, notes: NOTES[orgId] ?? [] });
 });
 // endregion org-data
-
-app.get("/api/admin", requireApi, requirePermission("users:write"), (_req, res) => {
-  res.json({ ok: true });
-});
 
 // region errors
 app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {

@@ -7,7 +7,7 @@ export default function Home() {
       </p>
       <form action="/auth/login">
         <label>
-          Work email <input name="email" type="email" />
+          Work email <input name="login_hint" type="email" />
         </label>
         <button>Continue with SSO</button>
       </form>

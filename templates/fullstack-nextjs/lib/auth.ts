@@ -2,7 +2,7 @@
 // Framework-free, so the same file works in Express and in Next.js route handlers.
 import { createHash, randomBytes } from "node:crypto";
 import { ScalekitClient } from "@scalekit-sdk/node";
-import { createRemoteJWKSet, decodeJwt, errors, jwtVerify, type JWTPayload } from "jose";
+import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload } from "jose";
 
 // region config
 export interface Config {
@@ -62,15 +62,18 @@ export interface LoginOptions {
   returnTo?: string;
   provider?: string; // social login: skip Scalekit's login page
   organizationId?: string; // enterprise SSO of one organization
-  email?: string; // enterprise SSO found by the email's domain
+  domain?: string; // enterprise SSO of the organization that owns this email domain
+  loginHint?: string; // the user's email, to pre-fill the login page or find their SSO
 }
 
 const SOCIAL_PROVIDERS = ["google", "github", "microsoft", "gitlab", "linkedin", "salesforce"];
+// jose error codes that mean "this token is bad"; any other failure (no answer from /keys) means Scalekit is down.
 const TOKEN_PROBLEMS = new Set([
-  "ERR_JWT_EXPIRED", "ERR_JWT_CLAIM_VALIDATION_FAILED", "ERR_JWT_INVALID", "ERR_JWS_INVALID",
+  "ERR_JWT_CLAIM_VALIDATION_FAILED", "ERR_JWT_INVALID", "ERR_JWS_INVALID",
   "ERR_JWS_SIGNATURE_VERIFICATION_FAILED", "ERR_JOSE_ALG_NOT_ALLOWED", "ERR_JOSE_NOT_SUPPORTED",
   "ERR_JWKS_NO_MATCHING_KEY", "ERR_JWKS_MULTIPLE_MATCHING_KEYS",
 ]);
+const REFRESH_EARLY_S = 10; // refresh a token this close to expiry, so it does not expire on its way to an API
 const REUSE_WINDOW_MS = 60_000; // how long a rotated refresh token still maps to its successor in this process
 
 const randomToken = () => randomBytes(32).toString("base64url");
@@ -81,10 +84,9 @@ export class Auth {
   private readonly refreshing = new Map<string, Promise<Session>>();
   private readonly rotated = new Map<string, { session: Session; until: number }>();
 
-  constructor(readonly config: Config) {
+  constructor(readonly config: Config, jwks = remoteKeys(config)) {
     this.scalekit = new ScalekitClient(config.environmentUrl, config.clientId, config.clientSecret);
-    // Keys are fetched once, then again only for an unknown kid (a key rotation), at most every 30 s.
-    this.jwks = createRemoteJWKSet(new URL(`${config.environmentUrl}/keys`), { cacheMaxAge: Infinity });
+    this.jwks = jwks;
   }
 
   get redirectUri(): string {
@@ -120,12 +122,16 @@ export class Auth {
       if (!/^org_[A-Za-z0-9]+$/.test(options.organizationId)) throw new LoginFailed("organization_id looks wrong");
       return { organizationId: options.organizationId };
     }
-    if (options.email) {
-      const domain = /^[^@\s]+@([A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+)$/.exec(options.email)?.[1];
-      if (!domain) throw new LoginFailed("Enter a work email address");
-      return { loginHint: options.email, domainHint: domain.toLowerCase() };
+    const hints: { domainHint?: string; loginHint?: string } = {};
+    if (options.domain) {
+      if (!/^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$/.test(options.domain)) throw new LoginFailed("domain looks wrong");
+      hints.domainHint = options.domain.toLowerCase();
     }
-    return {};
+    if (options.loginHint) {
+      if (!/^[^@\s]+@[^@\s]+$/.test(options.loginHint)) throw new LoginFailed("login_hint is not an email address");
+      hints.loginHint = options.loginHint;
+    }
+    return hints;
   }
   // endregion login
 
@@ -184,8 +190,9 @@ export class Auth {
       });
       return payload;
     } catch (error) {
-      if (error instanceof errors.JWTExpired) throw new TokenExpired(error.code);
-      if (error instanceof errors.JOSEError && TOKEN_PROBLEMS.has(error.code)) throw new InvalidToken(error.code);
+      const code = (error as { code?: string }).code ?? "";
+      if (code === "ERR_JWT_EXPIRED") throw new TokenExpired(code);
+      if (TOKEN_PROBLEMS.has(code)) throw new InvalidToken(code);
       throw unavailable(error);
     }
   }
@@ -199,14 +206,24 @@ export class Auth {
    * process; with several processes, keep sessions in a shared store (Redis) or use sticky sessions, or a
    * second process reusing the old refresh token makes Scalekit revoke the session.
    */
-  async authenticate(session: Session): Promise<{ session: Session; claims: JWTPayload; refreshed: boolean }> {
+  async authenticate(session: Session, refreshEarly = true): Promise<{ session: Session; claims: JWTPayload; refreshed: boolean }> {
+    let claims: JWTPayload | undefined;
     try {
-      return { session, claims: await this.verify(session.accessToken), refreshed: false };
+      claims = await this.verify(session.accessToken);
+      if (!refreshEarly || claims.exp! - Date.now() / 1000 > REFRESH_EARLY_S) return { session, claims, refreshed: false };
     } catch (error) {
       if (!(error instanceof TokenExpired)) throw error;
     }
-    const fresh = await this.refreshOnce(session);
-    return { session: fresh, claims: await this.verify(fresh.accessToken), refreshed: true };
+    let fresh: Session;
+    try {
+      fresh = await this.refreshOnce(session);
+    } catch (error) {
+      // Still valid for a few seconds: an outage does not sign the user out yet.
+      if (claims && error instanceof ScalekitUnavailable) return { session, claims, refreshed: false };
+      throw error;
+    }
+    // A successor from a minute ago may have expired too: follow the chain (without refreshing early).
+    return { ...(await this.authenticate(fresh, false)), refreshed: true };
   }
 
   private refreshOnce(session: Session): Promise<Session> {
@@ -267,12 +284,17 @@ export class Auth {
   // endregion logout
 }
 
+/** Scalekit's signing keys, fetched once, then again only for an unknown kid (a key rotation), at most every 30 s. */
+export function remoteKeys(config: Config) {
+  return createRemoteJWKSet(new URL(`${config.environmentUrl}/keys`), { cacheMaxAge: Infinity });
+}
+
 // region user
 export interface User {
-  id: string;
+  sub: string; // the user id
   email: string;
   name: string;
-  organizationId?: string;
+  oid?: string; // the organization of this session
   roles: string[];
   permissions: string[];
   customClaims: Record<string, unknown>;
@@ -287,16 +309,16 @@ const STANDARD_CLAIMS = new Set([
 /** Email and name come from the ID token (verified at login, sealed in the cookie since); roles, permissions
  *  and the organization from the access token just verified. User access tokens carry no email. */
 export function userOf(session: Session, accessClaims: JWTPayload): User {
-  const id = decodeJwt(session.idToken);
+  const id = session.idToken ? decodeJwt(session.idToken) : {}; // Bearer callers have no ID token
   const customClaims: Record<string, unknown> = {};
   for (const [name, value] of [...Object.entries(id), ...Object.entries(accessClaims)]) {
     if (!STANDARD_CLAIMS.has(name)) customClaims[name] = value;
   }
   return {
-    id: String(accessClaims.sub),
+    sub: String(accessClaims.sub),
     email: String(id.email ?? ""),
     name: String(id.name ?? id.email ?? ""),
-    organizationId: typeof accessClaims.oid === "string" ? accessClaims.oid : undefined,
+    oid: typeof accessClaims.oid === "string" ? accessClaims.oid : undefined,
     roles: stringList(accessClaims.roles),
     permissions: stringList(accessClaims.permissions),
     customClaims,

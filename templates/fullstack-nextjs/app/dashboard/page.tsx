@@ -9,10 +9,8 @@ export default async function Dashboard() {
         Hello {user.name} ({user.email}).
       </p>
       <p>
-        Organization <code>{user.organizationId ?? "none"}</code>, roles {user.roles.join(", ") || "none"}.
-      </p>
-      <p>
-        <a href="/profile">Profile</a> · <a href="/admin">Admin</a> · <a href="/api/projects">Projects (JSON)</a>
+        <a href="/profile">Profile</a> · <a href="/api/me">API: me</a> · <a href="/api/admin">API: admin</a> ·{" "}
+        <a href={`/api/orgs/${user.oid ?? "none"}/notes`}>API: my organization&apos;s notes</a>
       </p>
     </main>
   );

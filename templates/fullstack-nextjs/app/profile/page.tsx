@@ -13,8 +13,14 @@ export default async function Profile() {
         <dd>{user.name}</dd>
         <dt>User id</dt>
         <dd>
-          <code>{user.id}</code>
+          <code>{user.sub}</code>
         </dd>
+        <dt>Organization</dt>
+        <dd>
+          <code>{user.oid ?? "none"}</code>
+        </dd>
+        <dt>Roles</dt>
+        <dd>{user.roles.join(", ") || "none"}</dd>
         <dt>Permissions</dt>
         <dd>{user.permissions.join(", ") || "none"}</dd>
         <dt>Custom claims</dt>

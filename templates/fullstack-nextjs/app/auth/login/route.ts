@@ -13,7 +13,8 @@ export function GET(request: NextRequest) {
       returnTo: query.get("returnTo") ?? undefined,
       provider: query.get("provider") ?? undefined,
       organizationId: query.get("organization_id") ?? undefined,
-      email: query.get("email") ?? undefined,
+      domain: query.get("domain") ?? undefined,
+      loginHint: query.get("login_hint") ?? undefined,
     });
     const response = NextResponse.redirect(url, 302);
     response.cookies.set(LOGIN_COOKIE, seal(transaction, auth.config.sessionSecret),
