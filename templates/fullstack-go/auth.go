@@ -2,6 +2,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -30,7 +31,7 @@ type Config struct {
 
 func LoadConfig() (Config, error) {
 	var missing []string
-	for _, name := range []string{"APP_URL", "SCALEKIT_ENVIRONMENT_URL", "SCALEKIT_CLIENT_ID", "SCALEKIT_CLIENT_SECRET", "SESSION_SECRET"} {
+	for _, name := range []string{"SCALEKIT_ENVIRONMENT_URL", "SCALEKIT_CLIENT_ID", "SCALEKIT_CLIENT_SECRET", "SESSION_SECRET"} {
 		if os.Getenv(name) == "" {
 			missing = append(missing, name)
 		}
@@ -38,9 +39,10 @@ func LoadConfig() (Config, error) {
 	if len(missing) > 0 {
 		return Config{}, fmt.Errorf("set %s (see .env.example)", strings.Join(missing, ", "))
 	}
-	appURL, err := url.Parse(os.Getenv("APP_URL"))
+	rawAppURL := cmp.Or(os.Getenv("APP_URL"), "http://localhost:"+cmp.Or(os.Getenv("PORT"), "3000"))
+	appURL, err := url.Parse(rawAppURL)
 	if err != nil || appURL.Host == "" {
-		return Config{}, fmt.Errorf("APP_URL is not a URL: %q", os.Getenv("APP_URL"))
+		return Config{}, fmt.Errorf("APP_URL is not a URL: %q", rawAppURL)
 	}
 	if appURL.Scheme != "https" && !isLoopback(appURL.Hostname()) {
 		return Config{}, errors.New("APP_URL must be https:// (plain http is only for localhost): session cookies are Secure")

@@ -14,10 +14,10 @@ export interface Config {
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const missing = ["APP_URL", "SCALEKIT_ENVIRONMENT_URL", "SCALEKIT_CLIENT_ID", "SCALEKIT_CLIENT_SECRET", "SESSION_SECRET"]
+  const missing = ["SCALEKIT_ENVIRONMENT_URL", "SCALEKIT_CLIENT_ID", "SCALEKIT_CLIENT_SECRET", "SESSION_SECRET"]
     .filter((name) => !env[name]);
   if (missing.length) throw new Error(`Set ${missing.join(", ")} (see .env.example)`);
-  const appUrl = new URL(env.APP_URL!);
+  const appUrl = new URL(env.APP_URL || `http://localhost:${env.PORT || 3000}`);
   const localhost = ["localhost", "127.0.0.1", "[::1]"].includes(appUrl.hostname);
   if (appUrl.protocol !== "https:" && !localhost) {
     throw new Error("APP_URL must be https:// (plain http is only for localhost): session cookies are Secure");
@@ -67,12 +67,14 @@ export interface LoginOptions {
 }
 
 const SOCIAL_PROVIDERS = ["google", "github", "microsoft", "gitlab", "linkedin", "salesforce"];
+// region token-problems
 // jose error codes that mean "this token is bad"; any other failure (no answer from /keys) means Scalekit is down.
 const TOKEN_PROBLEMS = new Set([
   "ERR_JWT_CLAIM_VALIDATION_FAILED", "ERR_JWT_INVALID", "ERR_JWS_INVALID",
   "ERR_JWS_SIGNATURE_VERIFICATION_FAILED", "ERR_JOSE_ALG_NOT_ALLOWED", "ERR_JOSE_NOT_SUPPORTED",
   "ERR_JWKS_NO_MATCHING_KEY", "ERR_JWKS_MULTIPLE_MATCHING_KEYS",
 ]);
+// endregion token-problems
 const REFRESH_EARLY_S = 10; // refresh a token this close to expiry, so it does not expire on its way to an API
 const REUSE_WINDOW_MS = 60_000; // how long a rotated refresh token still maps to its successor in this process
 
@@ -239,6 +241,7 @@ export class Auth {
     return pending;
   }
 
+  // region refresh-grant
   /** The refresh grant, sent directly: the SDK's refreshAccessToken hides the HTTP status in its error message
    *  and drops the new ID token. 400 invalid_grant ends the session; 5xx or no answer is an outage. */
   private async refresh(session: Session): Promise<Session> {
@@ -272,6 +275,7 @@ export class Auth {
     this.rotated.set(session.refreshToken, { session: fresh, until: Date.now() + REUSE_WINDOW_MS });
     return fresh;
   }
+  // endregion refresh-grant
   // endregion refresh
 
   // region logout
