@@ -67,14 +67,12 @@ export interface LoginOptions {
 }
 
 const SOCIAL_PROVIDERS = ["google", "github", "microsoft", "gitlab", "linkedin", "salesforce"];
-// region token-problems
 // jose error codes that mean "this token is bad"; any other failure (no answer from /keys) means Scalekit is down.
 const TOKEN_PROBLEMS = new Set([
   "ERR_JWT_CLAIM_VALIDATION_FAILED", "ERR_JWT_INVALID", "ERR_JWS_INVALID",
   "ERR_JWS_SIGNATURE_VERIFICATION_FAILED", "ERR_JOSE_ALG_NOT_ALLOWED", "ERR_JOSE_NOT_SUPPORTED",
   "ERR_JWKS_NO_MATCHING_KEY", "ERR_JWKS_MULTIPLE_MATCHING_KEYS",
 ]);
-// endregion token-problems
 const REFRESH_EARLY_S = 10; // refresh a token this close to expiry, so it does not expire on its way to an API
 const REUSE_WINDOW_MS = 60_000; // how long a rotated refresh token still maps to its successor in this process
 
