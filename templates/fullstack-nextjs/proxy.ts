@@ -58,6 +58,6 @@ function unavailable(api: boolean, error: Error) {
 }
 
 export const config = {
-  // Everything but static files and the login routes (they manage their cookies themselves).
-  matcher: ["/((?!_next/static|_next/image|favicon.ico|auth/).*)"],
+  // Everything but static files, the liveness probe and the login routes (they manage their cookies themselves).
+  matcher: ["/((?!_next/static|_next/image|favicon.ico|healthz|auth/).*)"],
 };

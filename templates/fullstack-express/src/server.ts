@@ -9,6 +9,8 @@ import { page, escape } from "./pages.js";
 
 const config = loadConfig();
 const auth = new Auth(config);
+const sessionCookie = { ...cookieOptions(config.appUrl), maxAge: SESSION_MAX_AGE * 1000 }; // Express counts ms
+const loginCookie = { ...cookieOptions(config.appUrl), maxAge: LOGIN_MAX_AGE * 1000 };
 const app = express();
 app.disable("x-powered-by");
 
@@ -60,9 +62,6 @@ async function loadSession(req: Request, res: Response, next: NextFunction) {
   }
 }
 // endregion session-middleware
-
-const sessionCookie = { ...cookieOptions(config.appUrl), maxAge: SESSION_MAX_AGE * 1000 }; // Express counts ms
-const loginCookie = { ...cookieOptions(config.appUrl), maxAge: LOGIN_MAX_AGE * 1000 };
 
 // region guards
 /** Pages: no session sends the browser to log in and come back here. */
