@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	scalekit "github.com/scalekit-inc/scalekit-sdk-go/v2"
@@ -101,8 +102,9 @@ var (
 )
 
 const (
-	refreshEarlyBy = 10 * time.Second // refresh a token this close to expiry, so it does not expire on its way to an API
-	reuseWindow    = time.Minute      // how long a rotated refresh token still maps to its successor in this process
+	refreshEarlyBy    = 10 * time.Second // refresh a token this close to expiry, so it does not expire on its way to an API
+	reuseWindow       = time.Minute      // how long a rotated refresh token still maps to its successor in this process
+	verifiedCacheSize = 10000            // tokens whose signature was checked, kept until they expire
 )
 
 func randomToken() string {
@@ -123,6 +125,8 @@ type Auth struct {
 	sk         scalekit.Scalekit
 	mu         sync.Mutex
 	refreshing map[string]*refreshResult // by the refresh token being used: one refresh at a time
+	verified   sync.Map                  // token -> claims: one signature check per token, until it expires
+	verifiedN  atomic.Int64
 }
 
 func NewAuth(cfg Config) *Auth {
@@ -255,6 +259,14 @@ func (a *Auth) FinishLogin(ctx context.Context, query url.Values, tx *LoginTrans
 // ValidateToken checks none of them). ErrInvalidToken (ErrTokenExpired when only expired) and ErrUnavailable differ, so "the token is
 // bad" (401) and "Scalekit is down" (503) get different answers.
 func (a *Auth) Verify(ctx context.Context, token string) (scalekit.Claims, error) {
+	if known, ok := a.verified.Load(token); ok {
+		claims := known.(scalekit.Claims)
+		if exp, _ := claims["exp"].(float64); time.Now().Unix() < int64(exp) {
+			return claims, nil
+		}
+		a.verified.Delete(token)
+		a.verifiedN.Add(-1)
+	}
 	claims, err := a.sk.ValidateToken(ctx, token)
 	switch {
 	case errors.Is(err, scalekit.ErrTokenExpired):
@@ -270,6 +282,11 @@ func (a *Auth) Verify(ctx context.Context, token string) (scalekit.Claims, error
 	if nbf, ok := claims["nbf"].(float64); ok && time.Now().Unix() < int64(nbf) { // the SDK checks exp only
 		return nil, fmt.Errorf("%w: not valid before %d", ErrInvalidToken, int64(nbf))
 	}
+	if a.verifiedN.Add(1) > verifiedCacheSize { // full: start again rather than track the oldest
+		a.verified.Clear()
+		a.verifiedN.Store(1)
+	}
+	a.verified.Store(token, claims)
 	return claims, nil
 }
 

@@ -73,8 +73,8 @@ func (a *app) loadSession(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		var session Session
-		if !a.cookie.unseal(r, sessionCookie, &session) {
+		session, found := unseal[Session](a.cookie, r, sessionCookie)
+		if !found {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -174,8 +174,7 @@ func (a *app) login(w http.ResponseWriter, r *http.Request) {
 
 // region callback-route
 func (a *app) callback(w http.ResponseWriter, r *http.Request) {
-	var tx LoginTransaction
-	found := a.cookie.unseal(r, loginCookie, &tx)
+	tx, found := unseal[LoginTransaction](a.cookie, r, loginCookie)
 	setCookie(w, a.auth.cfg.AppURL, loginCookie, "", 0) // one attempt per login transaction
 	var txp *LoginTransaction
 	if found {
@@ -199,9 +198,8 @@ func (a *app) callback(w http.ResponseWriter, r *http.Request) {
 
 // region logout-route
 func (a *app) logout(w http.ResponseWriter, r *http.Request) {
-	var session Session
 	var current *Session
-	if a.cookie.unseal(r, sessionCookie, &session) {
+	if session, found := unseal[Session](a.cookie, r, sessionCookie); found {
 		current = &session
 	}
 	setCookie(w, a.auth.cfg.AppURL, sessionCookie, "", 0)

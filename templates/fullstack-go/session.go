@@ -15,6 +15,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -24,9 +26,14 @@ const (
 	sessionMaxAge   = 7 * 24 * time.Hour // Scalekit's session policy still ends it earlier
 	loginMaxAge     = 10 * time.Minute
 	maxCookieLength = 3800 // browsers drop cookies over 4096 bytes, name and attributes included
+	openedCacheSize = 10000
 )
 
-type sealer struct{ aead cipher.AEAD }
+type sealer struct {
+	aead   cipher.AEAD
+	opened sync.Map // recent cookie values -> what they hold: decrypt and decode each once
+	count  atomic.Int64
+}
 
 func newSealer(secret string) (*sealer, error) {
 	if len(secret) < 32 {
@@ -41,7 +48,7 @@ func newSealer(secret string) (*sealer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &sealer{aead}, nil
+	return &sealer{aead: aead}, nil
 }
 
 func (s *sealer) seal(value any) (string, error) {
@@ -63,22 +70,35 @@ func (s *sealer) seal(value any) (string, error) {
 	return sealed, nil
 }
 
-// unseal fills value and reports true, or reports false when the cookie is missing, forged or tampered with.
-func (s *sealer) unseal(r *http.Request, name string, value any) bool {
+// unseal returns what a sealed cookie holds, or false when it is missing, forged or tampered with.
+func unseal[T any](s *sealer, r *http.Request, name string) (T, bool) {
+	var value T
 	cookie, err := r.Cookie(name)
 	if err != nil {
-		return false
+		return value, false
+	}
+	if known, ok := s.opened.Load(cookie.Value); ok {
+		value, ok = known.(T)
+		return value, ok
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(cookie.Value)
 	if err != nil || len(raw) < s.aead.NonceSize() {
-		return false
+		return value, false
 	}
 	compressed, err := s.aead.Open(nil, raw[:s.aead.NonceSize()], raw[s.aead.NonceSize():], nil)
 	if err != nil {
-		return false
+		return value, false
 	}
 	plain, err := io.ReadAll(flate.NewReader(bytes.NewReader(compressed)))
-	return err == nil && json.Unmarshal(plain, value) == nil
+	if err != nil || json.Unmarshal(plain, &value) != nil {
+		return value, false
+	}
+	if s.count.Add(1) > openedCacheSize { // full: start again rather than track the oldest
+		s.opened.Clear()
+		s.count.Store(1)
+	}
+	s.opened.Store(cookie.Value, value)
+	return value, true
 }
 
 // region cookie-options

@@ -35,10 +35,12 @@ export async function proxy(request: NextRequest) {
   } else if (!signedIn && !bearer && api) {
     response = NextResponse.json({ error: "unauthorized", message: "Log in first" },
       { status: 401, headers: { "WWW-Authenticate": "Bearer" } });
+  } else if (newCookie === undefined) {
+    return NextResponse.next();
   } else {
     // This request's page or route handler must see the new tokens, not the ones the browser sent.
     if (newCookie) request.cookies.set(SESSION_COOKIE, newCookie);
-    if (newCookie === "") request.cookies.delete(SESSION_COOKIE);
+    else request.cookies.delete(SESSION_COOKIE);
     response = NextResponse.next({ request: { headers: request.headers } });
   }
   if (newCookie !== undefined) {
@@ -58,6 +60,7 @@ function unavailable(api: boolean, error: Error) {
 }
 
 export const config = {
-  // Everything but static files, the liveness probe and the login routes (they manage their cookies themselves).
-  matcher: ["/((?!_next/static|_next/image|favicon.ico|healthz|auth/).*)"],
+  // Every page and API route, public ones too (a signed-in user's session is refreshed wherever they go),
+  // but not static files and the login routes (they manage their cookies themselves).
+  matcher: ["/((?!_next/static|_next/image|favicon.ico|auth/).*)"],
 };

@@ -35,15 +35,24 @@ export function seal(value: unknown, secret: string): string {
   return sealed;
 }
 
-/** The sealed value, or undefined when the cookie is missing, forged or tampered with. */
+const opened = new Map<string, { secret: string; value: unknown }>(); // recent cookies: decrypt each once
+const OPENED_CACHE_SIZE = 10_000;
+
+/** The sealed value, or undefined when the cookie is missing, forged or tampered with. Do not change it:
+ *  the same cookie gives the same object. */
 export function unseal<T>(sealed: string | undefined, secret: string): T | undefined {
   if (!sealed) return undefined;
+  const known = opened.get(sealed);
+  if (known?.secret === secret) return known.value as T;
   try {
     const raw = Buffer.from(sealed, "base64url");
     const decipher = createDecipheriv("aes-256-gcm", key(secret), raw.subarray(0, 12));
     decipher.setAuthTag(raw.subarray(12, 28));
     const plain = Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]); // throws if tampered
-    return JSON.parse(inflateRawSync(plain).toString("utf8")) as T;
+    const value = JSON.parse(inflateRawSync(plain).toString("utf8")) as T;
+    if (opened.size >= OPENED_CACHE_SIZE) opened.delete(opened.keys().next().value!);
+    opened.set(sealed, { secret, value });
+    return value;
   } catch {
     return undefined;
   }

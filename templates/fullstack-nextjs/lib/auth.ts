@@ -74,7 +74,8 @@ const TOKEN_PROBLEMS = new Set([
   "ERR_JWKS_NO_MATCHING_KEY", "ERR_JWKS_MULTIPLE_MATCHING_KEYS",
 ]);
 const REFRESH_EARLY_S = 10; // refresh a token this close to expiry, so it does not expire on its way to an API
-const REUSE_WINDOW_MS = 60_000; // how long a rotated refresh token still maps to its successor in this process
+const REUSE_WINDOW_MS = 60_000;
+const VERIFIED_CACHE_SIZE = 10_000; // tokens whose signature was checked, kept (oldest out first) until they expire // how long a rotated refresh token still maps to its successor in this process
 
 const randomToken = () => randomBytes(32).toString("base64url");
 
@@ -83,6 +84,7 @@ export class Auth {
   private readonly jwks: ReturnType<typeof createRemoteJWKSet>;
   private readonly refreshing = new Map<string, Promise<Session>>();
   private readonly rotated = new Map<string, { session: Session; until: number }>();
+  private readonly verified = new Map<string, JWTPayload>(); // token -> claims: one signature check per token
 
   constructor(readonly config: Config, jwks = remoteKeys(config)) {
     this.scalekit = new ScalekitClient(config.environmentUrl, config.clientId, config.clientSecret);
@@ -182,12 +184,17 @@ export class Auth {
    *  bad token and ScalekitUnavailable when the keys cannot be fetched: "the token is bad" and "Scalekit is down"
    *  need different answers (401 and 503). */
   async verify(token: string): Promise<JWTPayload> {
+    const known = this.verified.get(token);
+    if (known && known.exp! > Date.now() / 1000) return known;
     try {
       const { payload } = await jwtVerify(token, this.jwks, {
         issuer: this.config.environmentUrl,
         audience: this.config.clientId,
         algorithms: ["RS256"],
+        requiredClaims: ["exp"],
       });
+      if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value!);
+      this.verified.set(token, payload);
       return payload;
     } catch (error) {
       const code = (error as { code?: string }).code ?? "";

@@ -1,4 +1,4 @@
-// A liveness probe: public, no session needed (proxy.ts skips it).
+// A liveness probe: public, no session needed.
 export const dynamic = "force-dynamic";
 
 export function GET() {
