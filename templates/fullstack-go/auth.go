@@ -238,8 +238,8 @@ func (a *Auth) FinishLogin(ctx context.Context, query url.Values, tx *LoginTrans
 		}
 		return Session{}, fmt.Errorf("%w: the ID token is invalid: %v", ErrLoginFailed, err)
 	}
-	// The SDK checked the ID token's signature and expiry; iss, aud and nonce are ours to check.
-	if err := a.checkIssuerAndAudience(result.User.Claims); err != nil {
+	// The SDK checked the ID token's signature and expiry; iss, aud, nbf and nonce are ours to check.
+	if err := a.checkClaims(result.User.Claims); err != nil {
 		return Session{}, fmt.Errorf("%w: the ID token is invalid: %v", ErrLoginFailed, err)
 	}
 	if result.User.Claims["nonce"] != tx.Nonce {
@@ -276,11 +276,8 @@ func (a *Auth) Verify(ctx context.Context, token string) (scalekit.Claims, error
 	case err != nil:
 		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}
-	if err := a.checkIssuerAndAudience(claims); err != nil {
+	if err := a.checkClaims(claims); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
-	}
-	if nbf, ok := claims["nbf"].(float64); ok && time.Now().Unix() < int64(nbf) { // the SDK checks exp only
-		return nil, fmt.Errorf("%w: not valid before %d", ErrInvalidToken, int64(nbf))
 	}
 	if a.verifiedN.Add(1) > verifiedCacheSize { // full: start again rather than track the oldest
 		a.verified.Clear()
@@ -290,7 +287,11 @@ func (a *Auth) Verify(ctx context.Context, token string) (scalekit.Claims, error
 	return claims, nil
 }
 
-func (a *Auth) checkIssuerAndAudience(claims scalekit.Claims) error {
+// checkClaims checks what the SDK leaves out: the issuer, the audience and nbf.
+func (a *Auth) checkClaims(claims scalekit.Claims) error {
+	if nbf, ok := claims["nbf"].(float64); ok && time.Now().Unix() < int64(nbf) {
+		return fmt.Errorf("not valid before %d", int64(nbf))
+	}
 	if claims["iss"] != a.cfg.EnvironmentURL {
 		return fmt.Errorf("issuer %v is not %s", claims["iss"], a.cfg.EnvironmentURL)
 	}
