@@ -99,6 +99,7 @@ var (
 	organizationID  = regexp.MustCompile(`^org_[A-Za-z0-9]+$`)
 	emailDomain     = regexp.MustCompile(`^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$`)
 	email           = regexp.MustCompile(`^[^@\s]+@[^@\s]+$`)
+	oauthErrorCode  = regexp.MustCompile(`^[a-z_]{1,40}$`)
 )
 
 const (
@@ -218,7 +219,11 @@ func fragment(u *url.URL) string {
 // FinishLogin checks state, exchanges the code (with the PKCE verifier) and checks the ID token. A new session each time.
 func (a *Auth) FinishLogin(ctx context.Context, query url.Values, tx *LoginTransaction) (Session, error) {
 	if e := query.Get("error"); e != "" {
-		return Session{}, fmt.Errorf("%w: Scalekit refused the login: %s %s", ErrLoginFailed, e, query.Get("error_description"))
+		// Show the OAuth error code only: error_description is text anyone can put in a link to this page.
+		if !oauthErrorCode.MatchString(e) {
+			e = "unknown"
+		}
+		return Session{}, fmt.Errorf("%w: Scalekit did not sign you in (%s)", ErrLoginFailed, e)
 	}
 	if tx == nil || len(query["state"]) != 1 || query.Get("state") != tx.State {
 		return Session{}, fmt.Errorf("%w: the login state does not match this browser; start the login again", ErrLoginFailed)

@@ -33,13 +33,22 @@ def fault(app: App, spec: dict | None) -> None:
     assert response.status_code < 300, response.text
 
 
+@pytest.fixture(scope="module")
+def expired_logins(template_server) -> dict[str, tuple[App, webapp.Login]]:
+    """A login per template, all made together, then one wait until their access tokens expired."""
+    logins = {}
+    for name in OUTAGE_TEMPLATES:
+        server = template_server(name, access_token_ttl=TTL)
+        app = App(name, server, target_for(server))
+        logins[name] = (app, webapp.app_login(app.target))
+        webapp.session_ok(app.target, logins[name][1])
+    time.sleep(TTL + 1)  # the access tokens have expired: the next request must refresh
+    return logins
+
+
 @pytest.mark.parametrize("name", OUTAGE_TEMPLATES)
-def test_a_refresh_that_gets_a_5xx_answers_503_and_keeps_the_session(template_server, name):
-    server = template_server(name, access_token_ttl=TTL)
-    app = App(name, server, target_for(server))
-    login = webapp.app_login(app.target)
-    webapp.session_ok(app.target, login)
-    time.sleep(TTL + 1)  # the access token has expired: the next request must refresh
+def test_a_refresh_that_gets_a_5xx_answers_503_and_keeps_the_session(expired_logins, name):
+    app, login = expired_logins[name]
     fault(app, {"target": "POST /oauth/token", "status": 503})
     try:
         during = login.browser.get(app.route("api"), "api route during the outage")

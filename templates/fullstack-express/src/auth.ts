@@ -149,8 +149,10 @@ export class Auth {
   // region callback
   /** Checks state, exchanges the code (with the PKCE verifier) and verifies the ID token. A new session each time. */
   async finishLogin(query: Record<string, unknown>, transaction: LoginTransaction | undefined): Promise<Session> {
-    if (typeof query.error === "string") {
-      throw new LoginFailed(`Scalekit refused the login: ${query.error_description ?? query.error}`);
+    if (query.error !== undefined) {
+      // Show the OAuth error code only: error_description is text anyone can put in a link to this page.
+      const code = typeof query.error === "string" && /^[a-z_]{1,40}$/.test(query.error) ? ` (${query.error})` : "";
+      throw new LoginFailed(`Scalekit did not sign you in${code}`);
     }
     if (!transaction || typeof query.state !== "string" || query.state !== transaction.state) {
       throw new LoginFailed("The login state does not match this browser; start the login again");
