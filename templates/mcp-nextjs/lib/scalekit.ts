@@ -1,0 +1,123 @@
+// Scalekit wiring: configuration, protected-resource metadata, the bearer-token check and per-tool scopes.
+import type { AuthInfo, ScopeChallengeHandler } from '@modelcontextprotocol/server';
+import { requireScopes } from '@modelcontextprotocol/server';
+import { createRemoteJWKSet, errors, jwtVerify } from 'jose';
+
+// region config
+function required(name: string): string {
+    const value = process.env[name]?.trim();
+    if (!value) throw new Error(`${name} is not set (see .env.example)`);
+    return value;
+}
+
+// Read at the first request, not at build time: `next build` loads this module without the variables.
+function loadConfig() {
+    const environmentUrl = required('SCALEKIT_ENVIRONMENT_URL').replace(/\/+$/, '');
+    const resourceId = required('SCALEKIT_RESOURCE_ID');
+    // The server's public origin; the MCP endpoint is APP_URL + /mcp, as registered in Scalekit.
+    const appUrl = (process.env.APP_URL ?? `http://localhost:${process.env.PORT ?? 3000}`).replace(/\/+$/, '');
+    return {
+        environmentUrl,
+        resourceId,
+        resourceUrl: `${appUrl}/mcp`,
+        resourceMetadataUrl: `${appUrl}/.well-known/oauth-protected-resource/mcp`,
+        // Keys are fetched once, cached, and fetched again when a token names an unknown `kid` (key rotation).
+        keys: createRemoteJWKSet(new URL(`${environmentUrl}/keys`)),
+        // Scalekit issues MCP tokens with the environment URL as `iss` today and is moving to the resource form.
+        issuers: [environmentUrl, `${environmentUrl}/resources/${resourceId}`]
+    };
+}
+
+let loaded: ReturnType<typeof loadConfig> | undefined;
+export const config = () => (loaded ??= loadConfig());
+// endregion config
+
+// region metadata
+// RFC 9728 protected-resource metadata: clients read it to find Scalekit's authorization server.
+export function metadataResponse(): Response {
+    const { resourceUrl, environmentUrl, resourceId } = config();
+    const metadata = {
+        resource: resourceUrl,
+        authorization_servers: [`${environmentUrl}/resources/${resourceId}`],
+        scopes_supported: ['todo:read', 'todo:write'],
+        bearer_methods_supported: ['header']
+    };
+    return Response.json(metadata, { headers: { 'Access-Control-Allow-Origin': '*' } });
+}
+// endregion metadata
+
+// region verify
+export async function verifyAccessToken(token: string): Promise<AuthInfo> {
+    const { keys, issuers, resourceId, resourceMetadataUrl } = config();
+    const { payload } = await jwtVerify(token, keys, {
+        issuer: issuers,
+        audience: resourceId, // `aud` must contain this server's resource id
+        algorithms: ['RS256'],
+        requiredClaims: ['exp', 'sub']
+    });
+    return {
+        token, // stays in this server: call downstream APIs with their own credentials, never with this token
+        clientId: String(payload.client_id ?? ''),
+        scopes: typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [],
+        expiresAt: payload.exp,
+        resourceMetadataUrl,
+        extra: { sub: payload.sub }
+    };
+}
+// endregion verify
+
+// region authenticate
+function challenge(status: number, error?: string, description?: string): Response {
+    const params = [
+        ...(error ? [`error="${error}"`, `error_description="${description}"`] : []),
+        `scope="todo:read"`,
+        `resource_metadata="${config().resourceMetadataUrl}"`
+    ];
+    return Response.json(error ? { error, error_description: description } : { error: 'unauthorized' }, {
+        status,
+        headers: { 'WWW-Authenticate': `Bearer ${params.join(', ')}` }
+    });
+}
+
+// Errors that mean Scalekit's keys could not be read, not that the token is bad.
+const keyFetchFailures = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JWKS_INVALID', 'ERR_JOSE_GENERIC']);
+
+// The verified token, or the answer to send instead (400, 401 or 503).
+export async function authenticate(request: Request): Promise<AuthInfo | Response> {
+    if (new URL(request.url).searchParams.has('access_token')) {
+        return challenge(400, 'invalid_request', 'Send the access token in the Authorization header, not the URL');
+    }
+    const match = /^Bearer ([^\s,]+)$/i.exec(request.headers.get('authorization') ?? '');
+    if (!match) return challenge(401);
+    try {
+        return await verifyAccessToken(match[1]);
+    } catch (error) {
+        if (error instanceof errors.JOSEError && !keyFetchFailures.has(error.code)) {
+            return challenge(401, 'invalid_token', 'The access token is invalid or expired');
+        }
+        console.error(`cannot verify tokens: ${(error as Error).message}`);
+        return Response.json({ error: 'temporarily_unavailable', error_description: 'Cannot read Scalekit signing keys' },
+            { status: 503, headers: { 'Retry-After': '5' } });
+    }
+}
+// endregion authenticate
+
+// region scopes
+// One line per tool call: who called which tool, from which client, with which scopes, and how it ended.
+export function audit(auth: AuthInfo | undefined, tool: string, result: string): void {
+    console.log(JSON.stringify({
+        audit: 'tool_call', sub: auth?.extra?.sub, client_id: auth?.clientId, scopes: auth?.scopes, tool, result
+    }));
+}
+
+// A tool that needs `scope` answers 403 insufficient_scope (with `scope` and `resource_metadata`) without it,
+// so the client can ask the user for more and retry.
+export function needsScope(tool: string, scope: string): ScopeChallengeHandler {
+    const check = requireScopes(scope);
+    return async context => {
+        const shortfall = await check(context);
+        if (shortfall) audit(context.authInfo, tool, 'insufficient_scope');
+        return shortfall;
+    };
+}
+// endregion scopes
