@@ -176,14 +176,16 @@ func (v *verifier) verify(ctx context.Context, token string) (*auth.TokenInfo, e
 // endregion verify
 
 // region middleware
-// toolScopes: the scope each tool needs. A call without it answers 403 insufficient_scope.
-var toolScopes = map[string]string{"whoami": "todo:read", "add_todo": "todo:write"}
+const readScope = "todo:read" // every request needs it; the 401 challenge asks for it
+
+// toolScopes: what a tool needs besides readScope. A call without it answers 403 insufficient_scope.
+var toolScopes = map[string]string{"add_todo": "todo:write"}
 
 type verifiedKey struct{}
 
-// protect refuses requests without a valid token for this server, and tool calls without the
-// tool's scope, with the challenges MCP clients act on. Then it hands the verified token to the
-// SDK's RequireBearerToken, which gives it to the MCP handler (the token is never checked twice).
+// protect refuses requests without a valid token for this server, and tool calls without their
+// scopes, with the challenges MCP clients act on. Then it hands the verified token to the SDK's
+// RequireBearerToken, which passes it to the MCP handler (the token is not checked twice).
 func protect(cfg config, v *verifier, next http.Handler) http.Handler {
 	handOver := auth.RequireBearerToken(func(ctx context.Context, _ string, _ *http.Request) (*auth.TokenInfo, error) {
 		if info, ok := ctx.Value(verifiedKey{}).(*auth.TokenInfo); ok {
@@ -193,25 +195,22 @@ func protect(cfg config, v *verifier, next http.Handler) http.Handler {
 	}, nil)(next)
 
 	challenge := func(w http.ResponseWriter, status int, code, description, scope string) {
-		params := []string{}
+		params := ""
 		if code != "" {
-			params = append(params, fmt.Sprintf("error=%q, error_description=%q", code, description))
+			params = fmt.Sprintf("error=%q, error_description=%q, ", code, description)
+		} else {
+			code, description = "unauthorized", "Send a Bearer access token"
 		}
-		params = append(params, fmt.Sprintf("scope=%q, resource_metadata=%q", scope, cfg.ResourceMetadataURL))
-		w.Header().Set("WWW-Authenticate", "Bearer "+strings.Join(params, ", "))
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf("Bearer %sscope=%q, resource_metadata=%q", params, scope, cfg.ResourceMetadataURL))
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
-		json.NewEncoder(w).Encode(map[string]string{"error": cmp(code, "unauthorized"), "error_description": description})
+		json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": description})
 	}
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Query().Has("access_token") {
-			challenge(w, http.StatusBadRequest, "invalid_request", "Send the access token in the Authorization header, not the URL", "todo:read")
-			return
-		}
 		token, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !found || token == "" || strings.ContainsAny(token, " ,") {
-			challenge(w, http.StatusUnauthorized, "", "", "todo:read")
+		if !found || token == "" || strings.ContainsAny(token, " ,") || r.URL.Query().Has("access_token") {
+			challenge(w, http.StatusUnauthorized, "", "", readScope) // a token in the URL leaks into logs: never accept one
 			return
 		}
 		info, err := v.verify(r.Context(), token)
@@ -222,23 +221,20 @@ func protect(cfg config, v *verifier, next http.Handler) http.Handler {
 			return
 		}
 		if err != nil {
-			challenge(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid or expired", "todo:read")
+			challenge(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid or expired", readScope)
+			return
+		}
+		if !slices.Contains(info.Scopes, readScope) {
+			challenge(w, http.StatusForbidden, "insufficient_scope", "This server needs the "+readScope+" scope", readScope)
 			return
 		}
 		if tool, scope := missingToolScope(r, info); scope != "" {
-			audit(info, tool, "insufficient_scope")
-			challenge(w, http.StatusForbidden, "insufficient_scope", "This tool needs the "+scope+" scope", scope)
+			audit(info, tool, "denied")
+			challenge(w, http.StatusForbidden, "insufficient_scope", "This tool needs the "+scope+" scope", readScope+" "+scope)
 			return
 		}
 		handOver.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), verifiedKey{}, info)))
 	})
-}
-
-func cmp(value, fallback string) string {
-	if value == "" {
-		return fallback
-	}
-	return value
 }
 
 // missingToolScope reads the JSON-RPC body (one message or a batch) and returns the first tool
@@ -247,7 +243,7 @@ func missingToolScope(r *http.Request, info *auth.TokenInfo) (tool, scope string
 	if r.Method != http.MethodPost || r.Body == nil {
 		return "", ""
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, 4<<20))
+	body, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	if err != nil {
 		return "", ""
@@ -259,7 +255,7 @@ func missingToolScope(r *http.Request, info *auth.TokenInfo) (tool, scope string
 		} `json:"params"`
 	}
 	var calls []call
-	if err := json.Unmarshal(body, &calls); err != nil {
+	if json.Unmarshal(body, &calls) != nil {
 		var one call
 		if json.Unmarshal(body, &one) != nil {
 			return "", ""
@@ -277,13 +273,28 @@ func missingToolScope(r *http.Request, info *auth.TokenInfo) (tool, scope string
 // endregion middleware
 
 // region audit
-// audit writes one line per tool call: who called which tool, from which client, with which scopes, and how it ended.
+// audit writes one line per tool call: who called which tool, through which client, with which scopes, and the result.
 func audit(info *auth.TokenInfo, tool, result string) {
-	line, _ := json.Marshal(map[string]any{
-		"audit": "tool_call", "sub": info.UserID, "client_id": info.Extra["client_id"], "scopes": info.Scopes,
-		"tool": tool, "result": result,
-	})
+	entry := map[string]any{"audit": "tool_call", "tool": tool, "result": result}
+	if info != nil {
+		entry["sub"], entry["client_id"], entry["scope"] = info.UserID, info.Extra["client_id"], strings.Join(info.Scopes, " ")
+	}
+	line, _ := json.Marshal(entry)
 	fmt.Println(string(line))
 }
 
 // endregion audit
+
+// benchmarkWithoutAuth: MCP_BENCHMARK_WITHOUT_AUTH=1 serves the same server without auth, for
+// benchmarks/mcp_templates_bench.py only; refused unless APP_URL is this machine.
+func benchmarkWithoutAuth(cfg config) bool {
+	if os.Getenv("MCP_BENCHMARK_WITHOUT_AUTH") != "1" {
+		return false
+	}
+	if !strings.HasPrefix(cfg.ResourceURL, "http://localhost:") && !strings.HasPrefix(cfg.ResourceURL, "http://127.0.0.1:") {
+		fmt.Fprintln(os.Stderr, "error: MCP_BENCHMARK_WITHOUT_AUTH=1 is for local benchmarks only; APP_URL is not localhost")
+		os.Exit(2)
+	}
+	fmt.Fprintln(os.Stderr, "WARNING: serving WITHOUT auth (MCP_BENCHMARK_WITHOUT_AUTH=1, benchmarks only)")
+	return true
+}

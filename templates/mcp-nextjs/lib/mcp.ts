@@ -1,42 +1,66 @@
-// The MCP server: two tools, each needing its own Scalekit scope.
-import type { AuthInfo } from '@modelcontextprotocol/server';
+// The todo MCP server: its tools, each run for the caller the bearer check verified.
+import type { AuthInfo, CallToolResult, ServerContext } from '@modelcontextprotocol/server';
 import { createMcpHandler, McpServer } from '@modelcontextprotocol/server';
 import * as z from 'zod';
 
 import { audit, needsScope } from './scalekit';
 
-const todos = new Map<string, string[]>(); // per user (the token's `sub`); in memory for the template
+const todos = new Map<string, string[]>(); // per user (the token's sub); a real server keeps them in a database
 
 // region tools
 function buildServer(): McpServer {
-    const server = new McpServer({ name: 'todo', version: '1.0.0' });
+    const server = new McpServer({ name: 'Todo MCP server', version: '1.0.0' });
 
     server.registerTool('whoami', {
-        description: 'Who is calling: the user and client from the access token',
-        scopeChallenge: needsScope('whoami', 'todo:read')
-    }, async ctx => {
-        const auth = ctx.http?.authInfo as AuthInfo;
-        audit(auth, 'whoami', 'ok');
-        const identity = { sub: auth.extra?.sub, client_id: auth.clientId, scopes: auth.scopes };
-        return { content: [{ type: 'text', text: JSON.stringify(identity) }] };
-    });
+        description: 'Who is calling: the subject, client and scopes of the access token'
+    }, async ctx => run(ctx, 'whoami', auth => ({
+        sub: auth?.extra?.sub, client_id: auth?.clientId, scope: auth?.scopes.join(' ')
+    })));
 
     server.registerTool('add_todo', {
-        description: "Add an item to the caller's to-do list",
+        description: 'Add a todo for the caller (needs the todo:write scope)',
         inputSchema: z.object({ title: z.string().min(1).max(200) }),
         scopeChallenge: needsScope('add_todo', 'todo:write')
-    }, async ({ title }, ctx) => {
-        const auth = ctx.http?.authInfo as AuthInfo;
-        const list = todos.get(String(auth.extra?.sub)) ?? [];
-        list.push(title);
-        todos.set(String(auth.extra?.sub), list);
-        audit(auth, 'add_todo', 'ok');
-        return { content: [{ type: 'text', text: JSON.stringify({ added: title, count: list.length }) }] };
-    });
+    }, async ({ title }, ctx) => run(ctx, 'add_todo', async auth => {
+        const owner = String(auth?.extra?.sub);
+        todos.set(owner, [...(todos.get(owner) ?? []), title]);
+        await sendToTodoApi({ owner, title });
+        return { owner, todos: todos.get(owner) };
+    }));
 
     return server;
 }
+
+// Runs a tool for the caller the bearer check verified, and writes its audit line.
+async function run(ctx: ServerContext, tool: string, work: (auth?: AuthInfo) => unknown): Promise<CallToolResult> {
+    const auth = ctx.http?.authInfo;
+    try {
+        const result = await work(auth);
+        audit(auth, tool, 'ok');
+        return { content: [{ type: 'text', text: JSON.stringify(result) }] };
+    } catch (error) {
+        audit(auth, tool, 'error');
+        throw error;
+    }
+}
 // endregion tools
 
-// Stateless: each request carries its own token and gets a fresh server, so no session outlives its user.
+// region downstream
+// Tells the downstream todo API, with that API's own credential. The MCP access token is never
+// forwarded: it was issued for this server only (audience), and passing it on is forbidden.
+async function sendToTodoApi(todo: { owner: string; title: string }): Promise<void> {
+    const url = process.env.TODO_API_URL;
+    if (!url) return;
+    const key = process.env.TODO_API_KEY;
+    const response = await fetch(url, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', ...(key ? { Authorization: `Bearer ${key}` } : {}) },
+        body: JSON.stringify(todo),
+        signal: AbortSignal.timeout(10_000)
+    });
+    if (!response.ok) throw new Error(`the todo API answered HTTP ${response.status}`);
+}
+// endregion downstream
+
+// Stateless: every request carries its own token and gets a fresh server, so no session outlives its user.
 export const mcpHandler = createMcpHandler(() => buildServer());

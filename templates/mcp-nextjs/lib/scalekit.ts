@@ -13,7 +13,7 @@ function required(name: string): string {
 // Read at the first request, not at build time: `next build` loads this module without the variables.
 function loadConfig() {
     const environmentUrl = required('SCALEKIT_ENVIRONMENT_URL').replace(/\/+$/, '');
-    const resourceId = required('SCALEKIT_RESOURCE_ID');
+    const resourceId = required('SCALEKIT_RESOURCE_ID'); // res_..., from the MCP server's page in the dashboard
     // The server's public origin; the MCP endpoint is APP_URL + /mcp, as registered in Scalekit.
     const appUrl = (process.env.APP_URL ?? `http://localhost:${process.env.PORT ?? 3000}`).replace(/\/+$/, '');
     return {
@@ -28,6 +28,7 @@ function loadConfig() {
     };
 }
 
+const READ_SCOPE = 'todo:read'; // every request needs it; the 401 challenge asks for it
 let loaded: ReturnType<typeof loadConfig> | undefined;
 export const config = () => (loaded ??= loadConfig());
 // endregion config
@@ -56,11 +57,11 @@ export async function verifyAccessToken(token: string): Promise<AuthInfo> {
         requiredClaims: ['exp', 'sub']
     });
     return {
-        token, // stays in this server: call downstream APIs with their own credentials, never with this token
+        token, // stays in this server: never send it to another API
         clientId: String(payload.client_id ?? ''),
         scopes: typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [],
         expiresAt: payload.exp,
-        resourceMetadataUrl,
+        resourceMetadataUrl, // the SDK's 403 scope challenges name it too
         extra: { sub: payload.sub }
     };
 }
@@ -68,56 +69,64 @@ export async function verifyAccessToken(token: string): Promise<AuthInfo> {
 
 // region authenticate
 function challenge(status: number, error?: string, description?: string): Response {
-    const params = [
-        ...(error ? [`error="${error}"`, `error_description="${description}"`] : []),
-        `scope="todo:read"`,
-        `resource_metadata="${config().resourceMetadataUrl}"`
-    ];
-    return Response.json(error ? { error, error_description: description } : { error: 'unauthorized' }, {
-        status,
-        headers: { 'WWW-Authenticate': `Bearer ${params.join(', ')}` }
-    });
+    const params = error ? [`error="${error}"`, `error_description="${description}"`] : [];
+    params.push(`scope="${READ_SCOPE}"`, `resource_metadata="${config().resourceMetadataUrl}"`);
+    return Response.json({ error: error ?? 'unauthorized', error_description: description ?? 'Send a Bearer access token' },
+        { status, headers: { 'WWW-Authenticate': `Bearer ${params.join(', ')}` } });
 }
 
 // Errors that mean Scalekit's keys could not be read, not that the token is bad.
 const keyFetchFailures = new Set(['ERR_JWKS_TIMEOUT', 'ERR_JWKS_INVALID', 'ERR_JOSE_GENERIC']);
 
-// The verified token, or the answer to send instead (400, 401 or 503).
+// The verified token, or the answer to send instead (401, 403 or 503).
 export async function authenticate(request: Request): Promise<AuthInfo | Response> {
-    if (new URL(request.url).searchParams.has('access_token')) {
-        return challenge(400, 'invalid_request', 'Send the access token in the Authorization header, not the URL');
-    }
     const match = /^Bearer ([^\s,]+)$/i.exec(request.headers.get('authorization') ?? '');
-    if (!match) return challenge(401);
+    if (!match || new URL(request.url).searchParams.has('access_token')) { // a token in the URL leaks into logs
+        return challenge(401);
+    }
+    let auth: AuthInfo;
     try {
-        return await verifyAccessToken(match[1]);
+        auth = await verifyAccessToken(match[1]);
     } catch (error) {
         if (error instanceof errors.JOSEError && !keyFetchFailures.has(error.code)) {
             return challenge(401, 'invalid_token', 'The access token is invalid or expired');
         }
         console.error(`cannot verify tokens: ${(error as Error).message}`);
-        return Response.json({ error: 'temporarily_unavailable', error_description: 'Cannot read Scalekit signing keys' },
-            { status: 503, headers: { 'Retry-After': '5' } });
+        return Response.json({ error: 'temporarily_unavailable' }, { status: 503, headers: { 'Retry-After': '5' } });
     }
+    if (!auth.scopes.includes(READ_SCOPE)) {
+        return challenge(403, 'insufficient_scope', `This server needs the ${READ_SCOPE} scope`);
+    }
+    return auth;
 }
 // endregion authenticate
 
 // region scopes
-// One line per tool call: who called which tool, from which client, with which scopes, and how it ended.
-export function audit(auth: AuthInfo | undefined, tool: string, result: string): void {
+// One line per tool call: who called which tool, through which client, with which scopes, and the result.
+export function audit(auth: AuthInfo | undefined, tool: string, result: 'ok' | 'error' | 'denied'): void {
     console.log(JSON.stringify({
-        audit: 'tool_call', sub: auth?.extra?.sub, client_id: auth?.clientId, scopes: auth?.scopes, tool, result
+        audit: 'tool_call', sub: auth?.extra?.sub, client_id: auth?.clientId, scope: auth?.scopes.join(' '), tool, result
     }));
 }
 
-// A tool that needs `scope` answers 403 insufficient_scope (with `scope` and `resource_metadata`) without it,
-// so the client can ask the user for more and retry.
+// A tool that needs more than READ_SCOPE answers 403 insufficient_scope naming every scope it needs (with
+// resource_metadata), so the client asks the user for them and retries: a step-up.
 export function needsScope(tool: string, scope: string): ScopeChallengeHandler {
-    const check = requireScopes(scope);
+    const check = requireScopes(READ_SCOPE, scope);
     return async context => {
         const shortfall = await check(context);
-        if (shortfall) audit(context.authInfo, tool, 'insufficient_scope');
+        if (shortfall) audit(context.authInfo, tool, 'denied');
         return shortfall;
     };
 }
 // endregion scopes
+
+// MCP_BENCHMARK_WITHOUT_AUTH=1 serves the same server without auth, for benchmarks/mcp_templates_bench.py
+// only; refused unless APP_URL is this machine.
+export function benchmarkWithoutAuth(): boolean {
+    if (process.env.MCP_BENCHMARK_WITHOUT_AUTH !== '1') return false;
+    if (!['localhost', '127.0.0.1'].includes(new URL(config().resourceUrl).hostname)) {
+        throw new Error('MCP_BENCHMARK_WITHOUT_AUTH=1 is for local benchmarks only; APP_URL is not localhost');
+    }
+    return true;
+}
