@@ -74,7 +74,7 @@ func protectedResourceMetadata(cfg config) *oauthex.ProtectedResourceMetadata {
 
 // region verify
 // keyCache holds Scalekit's signing keys: fetched once, and fetched again when a token names an
-// unknown key id (after a key rotation), at most once every 30 seconds.
+// unknown key id (after a key rotation), at most once every 5 seconds.
 type keyCache struct {
 	url       string
 	mu        sync.Mutex
@@ -91,11 +91,11 @@ func (c *keyCache) get(ctx context.Context) (*jose.JSONWebKeySet, error) {
 	return c.keys, nil
 }
 
-// refresh re-reads the keys unless they were read in the last 30 seconds; it reports whether it did.
+// refresh re-reads the keys unless they were read in the last 5 seconds; it reports whether it did.
 func (c *keyCache) refresh(ctx context.Context) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if time.Since(c.fetchedAt) < 30*time.Second {
+	if time.Since(c.fetchedAt) < 5*time.Second {
 		return false
 	}
 	_, err := c.fetchLocked(ctx)

@@ -34,8 +34,8 @@ export const protectedResourceMetadata = {
 // endregion metadata
 
 // region verify
-// Keys are fetched once, cached, and fetched again when a token names an unknown `kid` (key rotation).
-const keys = createRemoteJWKSet(new URL(`${environmentUrl}/keys`));
+// Keys: fetched once and cached; fetched again, at most every 5 s, when a token names an unknown `kid` (rotation).
+const keys = createRemoteJWKSet(new URL(`${environmentUrl}/keys`), { cooldownDuration: 5_000 });
 // Scalekit issues MCP tokens with the environment URL as `iss` today and is moving to the resource form.
 const issuers = [environmentUrl, `${environmentUrl}/resources/${resourceId}`];
 

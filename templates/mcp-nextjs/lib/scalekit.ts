@@ -21,8 +21,8 @@ function loadConfig() {
         resourceId,
         resourceUrl: `${appUrl}/mcp`,
         resourceMetadataUrl: `${appUrl}/.well-known/oauth-protected-resource/mcp`,
-        // Keys are fetched once, cached, and fetched again when a token names an unknown `kid` (key rotation).
-        keys: createRemoteJWKSet(new URL(`${environmentUrl}/keys`)),
+        // Keys: fetched once and cached; fetched again, at most every 5 s, when a token names an unknown `kid` (rotation).
+        keys: createRemoteJWKSet(new URL(`${environmentUrl}/keys`), { cooldownDuration: 5_000 }),
         // Scalekit issues MCP tokens with the environment URL as `iss` today and is moving to the resource form.
         issuers: [environmentUrl, `${environmentUrl}/resources/${resourceId}`]
     };

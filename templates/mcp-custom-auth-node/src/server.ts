@@ -1,0 +1,94 @@
+// A todo MCP server on Express with its own login page, bridged to Scalekit. Run: npm run build && npm start
+import { toNodeHandler } from '@modelcontextprotocol/node';
+import type { AuthInfo, CallToolResult, ServerContext } from '@modelcontextprotocol/server';
+import { createMcpHandler, McpServer } from '@modelcontextprotocol/server';
+import express from 'express';
+import * as z from 'zod';
+
+import { audit, benchmarkWithoutAuth, needsScope, port, protectedResourceMetadata, requireAccessToken } from './auth.js';
+import { loginRoutes } from './login.js';
+
+const todos = new Map<string, string[]>(); // per user (the token's sub); a real server keeps them in a database
+
+// region tools
+function buildServer(): McpServer {
+    const server = new McpServer({ name: 'Todo MCP server', version: '1.0.0' });
+
+    server.registerTool('whoami', {
+        description: 'Who is calling: the subject, client and scopes of the access token'
+    }, async ctx => run(ctx, 'whoami', auth => ({
+        sub: auth?.extra?.sub, client_id: auth?.clientId, scope: auth?.scopes.join(' ')
+    })));
+
+    server.registerTool('add_todo', {
+        description: 'Add a todo for the caller (needs the todo:write scope)',
+        inputSchema: z.object({ title: z.string().min(1).max(200) }),
+        scopeChallenge: needsScope('add_todo', 'todo:write')
+    }, async ({ title }, ctx) => run(ctx, 'add_todo', async auth => {
+        const owner = String(auth?.extra?.sub);
+        todos.set(owner, [...(todos.get(owner) ?? []), title]);
+        await sendToTodoApi({ owner, title });
+        return { owner, todos: todos.get(owner) };
+    }));
+
+    return server;
+}
+
+// Runs a tool for the caller the bearer check verified, and writes its audit line.
+async function run(ctx: ServerContext, tool: string, work: (auth?: AuthInfo) => unknown): Promise<CallToolResult> {
+    const auth = ctx.http?.authInfo;
+    try {
+        const result = await work(auth);
+        audit(auth, tool, 'ok');
+        return { content: [{ type: 'text', text: JSON.stringify(result) }] };
+    } catch (error) {
+        audit(auth, tool, 'error');
+        throw error;
+    }
+}
+// endregion tools
+
+// region downstream
+// Tells the downstream todo API, with that API's own credential. The MCP access token is never
+// forwarded: it was issued for this server only (audience), and passing it on is forbidden.
+async function sendToTodoApi(todo: { owner: string; title: string }): Promise<void> {
+    const url = process.env.TODO_API_URL;
+    if (!url) return;
+    const key = process.env.TODO_API_KEY;
+    const response = await fetch(url, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', ...(key ? { Authorization: `Bearer ${key}` } : {}) },
+        body: JSON.stringify(todo),
+        signal: AbortSignal.timeout(10_000)
+    });
+    if (!response.ok) throw new Error(`the todo API answered HTTP ${response.status}`);
+}
+// endregion downstream
+
+// region app
+const app = express();
+app.disable('x-powered-by');
+
+// Metadata at the path-suffixed URL (RFC 9728) and at the root, where Scalekit's docs look.
+for (const path of ['/.well-known/oauth-protected-resource/mcp', '/.well-known/oauth-protected-resource']) {
+    app.get(path, (_req, res) => {
+        res.set('Access-Control-Allow-Origin', '*').json(protectedResourceMetadata);
+    });
+}
+
+// Stateless: every request carries its own token and gets a fresh server, so no session outlives its user.
+const mcp = toNodeHandler(createMcpHandler(() => buildServer()));
+const guard = benchmarkWithoutAuth() ? [] : [requireAccessToken];
+app.all('/mcp', ...guard, (req, res) => mcp(req, res));
+
+// The app's own login page, where Scalekit sends the user (login.ts).
+app.use(loginRoutes);
+
+app.get('/healthz', (_req, res) => {
+    res.send('ok');
+});
+
+app.listen(port, '127.0.0.1', () => {
+    console.log(`MCP server on http://localhost:${port}/mcp`);
+});
+// endregion app
