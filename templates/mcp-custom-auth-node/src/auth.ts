@@ -1,8 +1,8 @@
 // Scalekit wiring: configuration, protected-resource metadata, the bearer-token check and per-tool scopes.
 import type { AuthInfo, ScopeChallengeHandler } from '@modelcontextprotocol/server';
-import { requireScopes } from '@modelcontextprotocol/server';
 import type { NextFunction, Request, Response } from 'express';
 import { createRemoteJWKSet, errors, jwtVerify } from 'jose';
+import type { ZodType } from 'zod';
 
 // region config
 function required(name: string): string {
@@ -100,14 +100,17 @@ export function audit(auth: AuthInfo | undefined, tool: string, result: 'ok' | '
     }));
 }
 
-// A tool that needs more than READ_SCOPE answers 403 insufficient_scope naming every scope it needs (with
-// resource_metadata), so the client asks the user for them and retries: a step-up.
-export function needsScope(tool: string, scope: string): ScopeChallengeHandler {
-    const check = requireScopes(READ_SCOPE, scope);
-    return async context => {
-        const shortfall = await check(context);
-        if (shortfall) audit(context.authInfo, tool, 'denied');
-        return shortfall;
+// Runs for each call of a tool before the SDK checks its arguments. A tool that needs more than READ_SCOPE
+// answers 403 insufficient_scope naming every scope it needs (with resource_metadata), so the client asks
+// the user for them and retries: a step-up. Calls refused here or for bad arguments get their audit line here.
+export function beforeCall(tool: string, scope?: string, args?: ZodType): ScopeChallengeHandler {
+    return ({ request, authInfo }) => {
+        if (scope && !authInfo?.scopes.includes(scope)) {
+            audit(authInfo, tool, 'denied');
+            return { scopes: [READ_SCOPE, scope] };
+        }
+        if (args && !args.safeParse(request.params?.arguments ?? {}).success) audit(authInfo, tool, 'error');
+        return undefined;
     };
 }
 // endregion scopes

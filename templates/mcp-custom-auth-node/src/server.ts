@@ -1,16 +1,18 @@
 // A todo MCP server on Express with its own login page, bridged to Scalekit. Run: npm run build && npm start
-import { toNodeHandler } from '@modelcontextprotocol/node';
 import type { AuthInfo, CallToolResult, ServerContext } from '@modelcontextprotocol/server';
-import { createMcpHandler, McpServer } from '@modelcontextprotocol/server';
+import { McpServer } from '@modelcontextprotocol/server';
 import express from 'express';
 import * as z from 'zod';
 
-import { audit, benchmarkWithoutAuth, needsScope, port, protectedResourceMetadata, requireAccessToken } from './auth.js';
+import { audit, benchmarkWithoutAuth, beforeCall, port, protectedResourceMetadata, requireAccessToken } from './auth.js';
 import { loginRoutes } from './login.js';
+import { mcpEndpoint } from './sessions.js';
 
 const todos = new Map<string, string[]>(); // per user (the token's sub); a real server keeps them in a database
 
 // region tools
+const AddTodo = z.object({ title: z.string().min(1).max(200) });
+
 function buildServer(): McpServer {
     const server = new McpServer({ name: 'Todo MCP server', version: '1.0.0' });
 
@@ -22,8 +24,8 @@ function buildServer(): McpServer {
 
     server.registerTool('add_todo', {
         description: 'Add a todo for the caller (needs the todo:write scope)',
-        inputSchema: z.object({ title: z.string().min(1).max(200) }),
-        scopeChallenge: needsScope('add_todo', 'todo:write')
+        inputSchema: AddTodo,
+        scopeChallenge: beforeCall('add_todo', 'todo:write', AddTodo)
     }, async ({ title }, ctx) => run(ctx, 'add_todo', async auth => {
         const owner = String(auth?.extra?.sub);
         todos.set(owner, [...(todos.get(owner) ?? []), title]);
@@ -76,16 +78,20 @@ for (const path of ['/.well-known/oauth-protected-resource/mcp', '/.well-known/o
     });
 }
 
-// Stateless: every request carries its own token and gets a fresh server, so no session outlives its user.
-const mcp = toNodeHandler(createMcpHandler(() => buildServer()));
+// Every request needs a valid token, with or without a session (sessions.ts binds each to its user).
 const guard = benchmarkWithoutAuth() ? [] : [requireAccessToken];
-app.all('/mcp', ...guard, (req, res) => mcp(req, res));
+app.all('/mcp', ...guard, express.json({ limit: '1mb' }), mcpEndpoint(buildServer));
 
 // The app's own login page, where Scalekit sends the user (login.ts).
 app.use(loginRoutes);
 
 app.get('/healthz', (_req, res) => {
     res.send('ok');
+});
+
+// A body that is not JSON gets a JSON-RPC parse error, never an error page with a stack trace.
+app.use((error: Error & { status?: number }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+    res.status(error.status ?? 500).json({ jsonrpc: '2.0', error: { code: -32700, message: 'Parse error' }, id: null });
 });
 
 app.listen(port, '127.0.0.1', () => {

@@ -1,5 +1,5 @@
 // The app's own users. This demo store stands in for your user database and password check.
-import { scryptSync, timingSafeEqual } from 'node:crypto';
+import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 
 export interface AppUser {
     id: string;
@@ -8,15 +8,24 @@ export interface AppUser {
     familyName: string;
 }
 
-// Demo user: ada@example.com / ada-lovelace-demo (scrypt hash, never the password itself).
+function hashed(password: string, salt: Buffer): Buffer {
+    return scryptSync(password, salt, 32);
+}
+
+// One demo user, ada@example.com, whose password comes from DEMO_USER_PASSWORD; only its hash is kept.
+const demoPassword = process.env.DEMO_USER_PASSWORD;
+if (!demoPassword) {
+    console.error('error: DEMO_USER_PASSWORD is not set (see .env.example)');
+    process.exit(2);
+}
+const salt = randomBytes(16);
 const users = [{
     user: { id: 'app-user-1', email: 'ada@example.com', givenName: 'Ada', familyName: 'Lovelace' },
-    salt: 'c4a91d0827cc15e4b2e33c2ada3ad9b0',
-    hash: '5485ffbb758ee35ddc562710d9e8eee086fcbbf9247df0511b115830b2df76e3'
+    hash: hashed(demoPassword, salt)
 }];
 
 export function checkPassword(email: string, password: string): AppUser | undefined {
     const entry = users.find(u => u.user.email === email.trim().toLowerCase());
-    const hash = scryptSync(password, entry?.salt ?? 'no-such-user', 32); // same work for unknown emails
-    return entry && timingSafeEqual(hash, Buffer.from(entry.hash, 'hex')) ? entry.user : undefined;
+    const hash = hashed(password, salt); // the same work for an unknown email
+    return entry && timingSafeEqual(hash, entry.hash) ? entry.user : undefined;
 }

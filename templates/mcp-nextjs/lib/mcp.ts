@@ -1,13 +1,16 @@
 // The todo MCP server: its tools, each run for the caller the bearer check verified.
 import type { AuthInfo, CallToolResult, ServerContext } from '@modelcontextprotocol/server';
-import { createMcpHandler, McpServer } from '@modelcontextprotocol/server';
+import { McpServer } from '@modelcontextprotocol/server';
 import * as z from 'zod';
 
-import { audit, needsScope } from './scalekit';
+import { audit, beforeCall } from './scalekit';
+import { mcpEndpoint } from './sessions';
 
 const todos = new Map<string, string[]>(); // per user (the token's sub); a real server keeps them in a database
 
 // region tools
+const AddTodo = z.object({ title: z.string().min(1).max(200) });
+
 function buildServer(): McpServer {
     const server = new McpServer({ name: 'Todo MCP server', version: '1.0.0' });
 
@@ -19,8 +22,8 @@ function buildServer(): McpServer {
 
     server.registerTool('add_todo', {
         description: 'Add a todo for the caller (needs the todo:write scope)',
-        inputSchema: z.object({ title: z.string().min(1).max(200) }),
-        scopeChallenge: needsScope('add_todo', 'todo:write')
+        inputSchema: AddTodo,
+        scopeChallenge: beforeCall('add_todo', 'todo:write', AddTodo)
     }, async ({ title }, ctx) => run(ctx, 'add_todo', async auth => {
         const owner = String(auth?.extra?.sub);
         todos.set(owner, [...(todos.get(owner) ?? []), title]);
@@ -62,5 +65,4 @@ async function sendToTodoApi(todo: { owner: string; title: string }): Promise<vo
 }
 // endregion downstream
 
-// Stateless: every request carries its own token and gets a fresh server, so no session outlives its user.
-export const mcpHandler = createMcpHandler(() => buildServer());
+export const serveMcp = mcpEndpoint(buildServer);
