@@ -72,7 +72,7 @@ func protectedResourceMetadata(cfg config) *oauthex.ProtectedResourceMetadata {
 
 // endregion metadata
 
-// region verify
+// region keys
 // keyCache holds Scalekit's signing keys: fetched once, and fetched again when a token names an
 // unknown key id (after a key rotation), at most once every 5 seconds.
 type keyCache struct {
@@ -127,6 +127,9 @@ func (c *keyCache) fetchLocked(ctx context.Context) (*jose.JSONWebKeySet, error)
 
 var errKeysUnavailable = errors.New("cannot read Scalekit signing keys")
 
+// endregion keys
+
+// region verify
 type verifier struct {
 	keys       *keyCache
 	issuers    []string
@@ -176,10 +179,13 @@ func (v *verifier) verify(ctx context.Context, token string) (*auth.TokenInfo, e
 // endregion verify
 
 // region middleware
+// region scopes
 const readScope = "todo:read" // every request needs it; the 401 challenge asks for it
 
 // toolScopes: what a tool needs besides readScope. A call without it answers 403 insufficient_scope.
 var toolScopes = map[string]string{"add_todo": "todo:write"}
+
+// endregion scopes
 
 type verifiedKey struct{}
 
@@ -208,8 +214,8 @@ func protect(cfg config, v *verifier, next http.Handler) http.Handler {
 	}
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !found || token == "" || strings.ContainsAny(token, " ,") || r.URL.Query().Has("access_token") {
+		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !strings.EqualFold(scheme, "Bearer") || token == "" || strings.ContainsAny(token, " ,") || r.URL.Query().Has("access_token") {
 			challenge(w, http.StatusUnauthorized, "", "", readScope) // a token in the URL leaks into logs: never accept one
 			return
 		}

@@ -22,6 +22,7 @@ function buildServer(): McpServer {
         sub: auth?.extra?.sub, client_id: auth?.clientId, scope: auth?.scopes.join(' ')
     })));
 
+    // region scoped-tool
     server.registerTool('add_todo', {
         description: 'Add a todo for the caller (needs the todo:write scope)',
         inputSchema: AddTodo,
@@ -32,6 +33,7 @@ function buildServer(): McpServer {
         await sendToTodoApi({ owner, title });
         return { owner, todos: todos.get(owner) };
     }));
+    // endregion scoped-tool
 
     return server;
 }
@@ -67,10 +69,10 @@ async function sendToTodoApi(todo: { owner: string; title: string }): Promise<vo
 }
 // endregion downstream
 
-// region app
 const app = express();
 app.disable('x-powered-by');
 
+// region routes
 // Metadata at the path-suffixed URL (RFC 9728) and at the root, where Scalekit's docs look.
 for (const path of ['/.well-known/oauth-protected-resource/mcp', '/.well-known/oauth-protected-resource']) {
     app.get(path, (_req, res) => {
@@ -81,6 +83,7 @@ for (const path of ['/.well-known/oauth-protected-resource/mcp', '/.well-known/o
 // Every request needs a valid token, with or without a session (sessions.ts binds each to its user).
 const guard = benchmarkWithoutAuth() ? [] : [requireAccessToken];
 app.all('/mcp', ...guard, express.json({ limit: '1mb' }), mcpEndpoint(buildServer));
+// endregion routes
 
 // The app's own login page, where Scalekit sends the user (login.ts).
 app.use(loginRoutes);
@@ -97,4 +100,3 @@ app.use((error: Error & { status?: number }, _req: express.Request, res: express
 app.listen(port, '127.0.0.1', () => {
     console.log(`MCP server on http://localhost:${port}/mcp`);
 });
-// endregion app

@@ -20,6 +20,7 @@ function buildServer(): McpServer {
         sub: auth?.extra?.sub, client_id: auth?.clientId, scope: auth?.scopes.join(' ')
     })));
 
+    // region scoped-tool
     server.registerTool('add_todo', {
         description: 'Add a todo for the caller (needs the todo:write scope)',
         inputSchema: AddTodo,
@@ -30,6 +31,7 @@ function buildServer(): McpServer {
         await sendToTodoApi({ owner, title });
         return { owner, todos: todos.get(owner) };
     }));
+    // endregion scoped-tool
 
     return server;
 }
