@@ -3,6 +3,8 @@
 //  2. The user signs in with the app's own credentials.
 //  3. The app tells Scalekit who signed in (server to server), then sends the browser back to
 //     Scalekit with the same state; Scalekit asks for consent and gives the MCP client its code.
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+
 import { Scalekit } from '@scalekit-sdk/node';
 import type { Request, Response } from 'express';
 import express from 'express';
@@ -20,22 +22,26 @@ function required(name: string): string {
 }
 
 const environmentUrl = required('SCALEKIT_ENVIRONMENT_URL').replace(/\/+$/, '');
-const connectionId = required('SCALEKIT_CONNECTION_ID'); // conn_..., from the MCP server's custom-auth settings
+const connectionId = required('SCALEKIT_CONNECTION_ID');
+const appUrl = process.env.APP_URL ?? ''; // conn_..., from the MCP server's custom-auth settings
 // The management API needs the environment's client credentials (never sent to the browser).
 const scalekit = new Scalekit(environmentUrl, required('SCALEKIT_CLIENT_ID'), required('SCALEKIT_CLIENT_SECRET'));
 // endregion bridge-config
 
 // region login-page
 const escape = (text: string) => text.replace(/[&<>"']/g, c => `&#${c.charCodeAt(0)};`);
+const CSRF_COOKIE = 'login_csrf';
 
-function loginPage(res: Response, status: number, loginRequestId: string, state: string, error = ''): void {
+function loginPage(res: Response, status: number, form: { loginRequestId: string; state: string; csrf: string },
+    error = ''): void {
     res.status(status)
         .set({ 'Content-Security-Policy': "frame-ancestors 'none'", 'Cache-Control': 'no-store' })
         .type('html').send(`<!doctype html><title>Sign in</title>
 <h1>Sign in to Todo</h1>${error ? `<p role="alert">${escape(error)}</p>` : ''}
 <form method="post" action="/login">
-  <input type="hidden" name="login_request_id" value="${escape(loginRequestId)}">
-  <input type="hidden" name="state" value="${escape(state)}">
+  <input type="hidden" name="login_request_id" value="${escape(form.loginRequestId)}">
+  <input type="hidden" name="state" value="${escape(form.state)}">
+  <input type="hidden" name="csrf" value="${escape(form.csrf)}">
   <label>Email <input type="email" name="email" autocomplete="username" required></label>
   <label>Password <input type="password" name="password" autocomplete="current-password" required></label>
   <button type="submit">Sign in</button>
@@ -52,19 +58,32 @@ loginRoutes.get('/login', (req: Request, res: Response) => {
         res.status(400).type('text').send('Start from your MCP client: this page needs login_request_id and state.');
         return;
     }
-    loginPage(res, 200, loginRequestId, state);
+    const csrf = randomBytes(24).toString('base64url'); // ties the form to this browser (login CSRF)
+    res.cookie(CSRF_COOKIE, csrf, { httpOnly: true, sameSite: 'lax', secure: appUrl.startsWith('https://'), path: '/login' });
+    loginPage(res, 200, { loginRequestId, state, csrf });
 });
 // endregion login-page
 
 // region login-submit
+function cookie(req: Request, name: string): string {
+    const pair = (req.headers.cookie ?? '').split(';').map(c => c.trim().split('=')).find(([key]) => key === name);
+    return pair?.[1] ?? '';
+}
+
+const same = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+
 loginRoutes.post('/login', async (req: Request, res: Response) => {
-    const { login_request_id: loginRequestId, state, email, password } = req.body ?? {};
-    if (![loginRequestId, state, email, password].every(v => typeof v === 'string' && v)) {
+    const { login_request_id: loginRequestId, state, csrf, email, password } = req.body ?? {};
+    if (![loginRequestId, state, csrf, email, password].every(v => typeof v === 'string' && v)) {
         res.status(400).type('text').send('The form is incomplete: start again from your MCP client.');
         return;
     }
-    const user = checkPassword(email, password);
-    if (!user) return loginPage(res, 401, loginRequestId, state, 'Wrong email or password.');
+    if (!same(csrf, cookie(req, CSRF_COOKIE))) {
+        res.status(403).type('text').send('This form expired: start the login again from your MCP client.');
+        return;
+    }
+    const user = await checkPassword(email, password);
+    if (!user) return loginPage(res, 401, { loginRequestId, state, csrf }, 'Wrong email or password.');
     try {
         // Tell Scalekit who signed in, for this login request only.
         await scalekit.auth.updateLoginUserDetails(connectionId, loginRequestId, {
