@@ -74,7 +74,7 @@ def docs_pages() -> list[str]:
     """Every Markdown page mkdocs sees under docs/ (following the symlinks), docs-relative."""
     found = []
     for dirpath, dirnames, filenames in os.walk(DOCS, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "node_modules")
         found += [(Path(dirpath) / f).relative_to(DOCS).as_posix() for f in filenames if f.endswith(".md")]
     return sorted(found)
 
