@@ -223,7 +223,9 @@ func protect(cfg config, v *verifier, next http.Handler) http.Handler {
 		if errors.Is(err, errKeysUnavailable) {
 			log.Printf("cannot verify tokens: %v", err)
 			w.Header().Set("Retry-After", "5")
-			http.Error(w, `{"error":"temporarily_unavailable"}`, http.StatusServiceUnavailable)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte(`{"error":"temporarily_unavailable"}`))
 			return
 		}
 		if err != nil {
