@@ -3,7 +3,8 @@
 #   ./run.sh check       install, then run the auth-flow check against the local Scalekit environment
 #   ./run.sh test        install everything (Python, Node, Go, Chromium), then run the whole test suite
 #   ./run.sh test-fast   the inner loop: no browser, no template builds
-#   ./run.sh serve       serve the docs site on http://127.0.0.1:8000
+#   ./run.sh serve       serve the docs site on http://127.0.0.1:8010
+#   ./run.sh package     write the skill as agents install it to dist/scalekit-auth (needs only Python 3)
 #   ./run.sh setup       install only
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -30,9 +31,11 @@ setup_python() {
     "$PYBIN" -m venv .venv
     rm -f "$STAMPS/python"
   fi
-  if changed python requirements.txt; then
+  if changed python requirements.txt scripts/requirements.txt; then
     log "installing Python packages (requirements.txt)"
     "$PY" -m pip install -q --disable-pip-version-check -r requirements.txt
+    # The scripts' own bootstrap (scripts/_bootstrap.py) then knows this venv holds their packages.
+    sha256sum scripts/requirements.txt | cut -d' ' -f1 > .venv/.scalekit-requirements.sha256
     done_stamp python
   fi
 }
@@ -86,7 +89,10 @@ case "$cmd" in
     exec "$PY" -m pytest -m "not browser and not slow" "$@" ;;
   serve)
     setup_python
-    exec env NO_MKDOCS_2_WARNING=1 "$PY" -m mkdocs serve -a 127.0.0.1:8000 "$@" ;;
+    exec env NO_MKDOCS_2_WARNING=1 "$PY" -m mkdocs serve -a 127.0.0.1:8010 "$@" ;;
+  package)
+    command -v python3 >/dev/null || { log "python3 is required (3.11+)"; exit 2; }
+    exec python3 tools/package_skill.py "$@" ;;
   *)
-    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

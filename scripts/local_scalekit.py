@@ -4,6 +4,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _bootstrap  # noqa: E402  (standard library only: switches to the skill's venv, creating it on first use)
+
+_bootstrap.use_skill_venv()
 
 from scalekit_local.cli import main  # noqa: E402
 

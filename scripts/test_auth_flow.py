@@ -10,8 +10,15 @@ aud, exp), prints their claims (never the tokens), refreshes, and builds the log
 """
 from __future__ import annotations
 
-import secrets
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _bootstrap  # noqa: E402  (standard library only: switches to the skill's venv, creating it on first use)
+
+_bootstrap.use_skill_venv()
+
+import secrets
 import time
 import webbrowser
 from urllib.parse import urlsplit
@@ -25,7 +32,7 @@ EXAMPLES = """\
   python scripts/test_auth_flow.py --local --json
   python scripts/test_auth_flow.py --open                 # real environment: log in in your browser
   python scripts/test_auth_flow.py --path sso --organization-id org_123 --open
-  python scripts/test_auth_flow.py --local --path mcp --resource-id res_70000000000004001
+  python scripts/test_auth_flow.py --local --path mcp
   python scripts/test_auth_flow.py --path mcp --resource-id res_123 --mcp-url https://mcp.example.com/mcp --open
 
 Against a real environment, register the redirect URI http://localhost:8765/callback and the
@@ -37,7 +44,8 @@ LOGOUT_PATH = "/logged-out"
 DEFAULT_SCOPES = "openid profile email offline_access"  # offline_access: without it, no refresh token
 NETWORK_TIMEOUT = 10.0
 LOGIN_TIMEOUT = 300.0  # a person logging in, when --timeout is not given
-SHOWN_CLAIMS = ("sub", "email", "oid", "sid", "amr", "roles", "permissions", "scopes", "aud", "exp")
+# The ID token carries email and amr; the access token roles, permissions and `scope` (a string).
+SHOWN_CLAIMS = ("sub", "email", "oid", "sid", "amr", "roles", "permissions", "scope", "aud", "exp")
 
 
 def build_parser():
@@ -50,7 +58,8 @@ def build_parser():
     parser.add_argument("--organization-id", metavar="ID", help="sso: log in through this organization's SSO")
     parser.add_argument("--connection-id", metavar="ID", help="sso: log in through this SSO connection")
     parser.add_argument("--domain", metavar="DOMAIN", help="sso: log in through the SSO connection of this domain")
-    parser.add_argument("--resource-id", metavar="ID", help="mcp: the MCP server's resource id (res_...)")
+    parser.add_argument("--resource-id", metavar="ID",
+                        help="mcp: the MCP server's resource id (res_...); with --local, default: the seed's only resource")
     parser.add_argument("--mcp-url", metavar="URL",
                         help="mcp: the MCP server URL sent as the RFC 8707 resource (default with --local: the "
                              "resource's first URL in the seed)")
@@ -74,8 +83,8 @@ def check_arguments(args) -> None:
         problems.append(f"--{with_sso[0].replace('_', '-')} needs --path sso")
     if args.path == "sso" and not with_sso and not args.local:
         problems.append("--path sso needs --organization-id, --connection-id or --domain")
-    if args.path == "mcp" and not args.resource_id:
-        problems.append("--path mcp needs --resource-id")
+    if args.path == "mcp" and not args.resource_id and not args.local:
+        problems.append("--path mcp needs --resource-id (with --local it defaults to the seed's only resource)")
     if args.resource_id and args.path != "mcp":
         problems.append("--resource-id needs --path mcp")
     if args.mcp_url and args.path != "mcp":
@@ -101,6 +110,7 @@ class Flow:
         self.client = None
         self.settings = None
         self.facts = None  # ids from the local environment's seed (with --local)
+        self.refresh_token: str | None = None  # the newest one, to prove that logout ended the session
 
     # -- setup ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -261,6 +271,7 @@ class Flow:
             result = self.call(lambda: self.client.refresh_access_token(refresh_token), "refresh")
             for key in ("access_token", "refresh_token"):
                 self.report.add_secret(result.get(key))
+            self.refresh_token = result.get("refresh_token")
             rotated = "rotated" if result.get("refresh_token") != refresh_token else "not rotated"
             c.ok(f"refresh_access_token returned a new access token (refresh token {rotated})")
         self.validate("refreshed access token", result["access_token"])
@@ -290,7 +301,18 @@ class Flow:
                 self.browser.request("GET", location, "logout")  # deliver it, like a browser
                 if self.listener.wait("logout", self.timeout).get("state") != state:
                     raise CheckFailed(Exit.AUTH, "the post-logout redirect's state does not match the one sent")
-            c.ok(f"session ended; returned to {self.listener.post_logout_uri} with matching state")
+            # Only a request that carries Scalekit's session cookie ends the session; the session's
+            # refresh token must now be refused.
+            ended = "no refresh token to prove the session ended"
+            if self.refresh_token:
+                try:
+                    self.client.refresh_access_token(self.refresh_token)
+                except Exception:  # noqa: BLE001 - any refusal means the session is gone
+                    ended = "session ended: its refresh token is refused"
+                else:
+                    raise CheckFailed(Exit.AUTH, "the session is still active after logout: the logout request "
+                                      "must be a browser redirect that carries Scalekit's session cookie")
+            c.ok(f"returned to {self.listener.post_logout_uri} with matching state; {ended}")
 
     def mcp(self) -> None:
         """OAuth 2.1 for an MCP server: the resource's metadata (RFC 8414), dynamic client registration
@@ -298,7 +320,7 @@ class Flow:
         whose audience is the resource, and a rotated refresh."""
         from scalekit_checks import mcp
 
-        resource = self.args.resource_id
+        resource = self.args.resource_id or self.facts.only_resource()
         http = self.browser = net.Http(self.timeout)
         meta = mcp.discover(self.report, http, self.settings.env_url, resource)
         mcp_url = self.args.mcp_url or mcp.local_resource_url(self.args.seed, resource)
@@ -328,7 +350,7 @@ class Flow:
             aud = claims.get("aud") or []
             aud = [aud] if isinstance(aud, str) else aud
             left = int(claims.get("exp", 0) - time.time())
-            shown = ", ".join(f"{k}={_short(claims[k])}" for k in ("sub", "email", "scopes", "aud", "iss") if k in claims)
+            shown = ", ".join(f"{k}={_short(claims[k])}" for k in ("sub", "scope", "aud", "iss") if k in claims)
             if mcp_url not in aud:
                 c.warn(f"signature, iss, aud ({resource}), exp valid, but aud does not list {mcp_url}; {shown}",
                        {"claims": claims})

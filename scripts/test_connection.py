@@ -8,8 +8,15 @@ clock skew against the server, and the round-trip latency.
 """
 from __future__ import annotations
 
-import statistics
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _bootstrap  # noqa: E402  (standard library only: switches to the skill's venv, creating it on first use)
+
+_bootstrap.use_skill_venv()
+
+import statistics
 import time
 from email.utils import parsedate_to_datetime
 

@@ -8,6 +8,13 @@ SCALEKIT_REDIRECT_URI and SCALEKIT_POST_LOGOUT_REDIRECT_URI. The secret is never
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _bootstrap  # noqa: E402  (standard library only: switches to the skill's venv, creating it on first use)
+
+_bootstrap.use_skill_venv()
+
 
 from scalekit_checks import cli
 from scalekit_checks.report import Report

@@ -14,9 +14,9 @@ Fixtures (all session-scoped):
 
 LocalScalekitProcess has .url, .port, .client_id, .client_secret, .ca_bundle (path: system roots +
 local CA), .ca_cert (path: local CA alone), .env_vars() -> dict with SCALEKIT_ENVIRONMENT_URL,
-SCALEKIT_CLIENT_ID, SCALEKIT_CLIENT_SECRET, REQUESTS_CA_BUNDLE, GRPC_DEFAULT_SSL_ROOTS_FILE_PATH,
-NODE_EXTRA_CA_CERTS, SSL_CERT_FILE (and CURL_CA_BUNDLE), .stats() -> the server's request counters,
-.log_text() -> its stderr, .mcp_resources -> {URL: res_ id} for --mcp-resource, and .stop().
+SCALEKIT_CLIENT_ID, SCALEKIT_CLIENT_SECRET and, over TLS, REQUESTS_CA_BUNDLE, GRPC_DEFAULT_SSL_ROOTS_FILE_PATH,
+NODE_EXTRA_CA_CERTS, SSL_CERT_FILE and CURL_CA_BUNDLE (plaintext: .ca_bundle and .ca_cert are None), .stats() -> the
+server's request counters, .log_text() -> its stderr, .mcp_resources -> {URL: res_ id} for --mcp-resource, and .stop().
 
 Give a subprocess the environment with `env={**os.environ, **local_scalekit.env_vars()}`. In-process
 Python SDK use: set the variables in os.environ before the first ScalekitClient is created.
@@ -76,8 +76,9 @@ class LocalScalekitProcess:
         self._env: dict[str, str] = info["env"]
         self.client_id: str = self._env["SCALEKIT_CLIENT_ID"]
         self.client_secret: str = self._env["SCALEKIT_CLIENT_SECRET"]
-        self.ca_bundle: str = self._env["REQUESTS_CA_BUNDLE"]
-        self.ca_cert: str = self._env["NODE_EXTRA_CA_CERTS"]
+        # None in plaintext mode, which hands out no trust variables.
+        self.ca_bundle: str | None = self._env.get("REQUESTS_CA_BUNDLE")
+        self.ca_cert: str | None = self._env.get("NODE_EXTRA_CA_CERTS")
         self.mcp_resources: dict[str, str] = info.get("mcp_resources", {})  # --mcp-resource URL -> res_ id
 
     def _first_line(self) -> str:

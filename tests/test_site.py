@@ -47,7 +47,8 @@ def fixture_site(tmp_path_factory) -> Path:
     (work / "docs").mkdir()
     (work / "docs" / "index.md").write_text(FIXTURE_PAGE.read_text())
     config = work / "mkdocs.yml"
-    config.write_text(f"INHERIT: {REPO / 'mkdocs.yml'}\ndocs_dir: docs\nnav:\n  - Home: index.md\n")
+    config.write_text(f"INHERIT: {REPO / 'mkdocs.yml'}\ndocs_dir: docs\nnav:\n  - Home: index.md\n"
+                      f"theme:\n  name: material\n  custom_dir: {REPO / 'overrides'}\n")  # relative to mkdocs.yml there
     done = build(config, work / "site")
     assert done.returncode == 0, f"fixture build failed:\n{done.stdout}\n{done.stderr}"
     return work / "site"

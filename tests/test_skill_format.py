@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections import deque
@@ -65,6 +64,7 @@ SKIP_DIRS = {
     ".local-scalekit",
     "_snippets",
     ".harness-build",
+    "dist",
 }
 
 _LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*<?(?P<target>[^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
@@ -143,13 +143,18 @@ def referenced_folders() -> set[str]:
 
 @pytest.fixture(scope="module")
 def installed_copy(tmp_path_factory) -> Path:
+    """The skill as agents install it: what `./run.sh package` writes (tools/package_skill.py)."""
+    sys.path.insert(0, str(REPO / "tools"))
+    import package_skill
+
     dest = tmp_path_factory.mktemp("install") / SKILL_NAME
-    dest.mkdir()
-    shutil.copy2(SKILL, dest / "SKILL.md")
-    ignore = shutil.ignore_patterns(*SKIP_DIRS, "*.pyc")
-    for folder in sorted(referenced_folders()):
-        shutil.copytree(REPO / folder, dest / folder, symlinks=True, ignore=ignore)
+    package_skill.package(dest)
     return dest
+
+
+def test_the_installed_copy_holds_every_folder_skill_md_names(installed_copy):
+    missing = sorted(f for f in referenced_folders() if not (installed_copy / f).is_dir())
+    assert not missing, f"SKILL.md names folders the installed skill lacks: {missing}"
 
 
 def test_reference_validator_accepts_the_installed_copy(installed_copy):

@@ -44,7 +44,8 @@ def make_parser(prog: str, description: str, examples: str, network: bool,
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout instead of check lines")
     parser.add_argument("--env-file", metavar="PATH",
                         help="read variables from this file (default: .env in the current folder, if present); "
-                             "variables already in the environment win")
+                             "its values win over the environment, as with load_dotenv(override=True), and its CA "
+                             "variables (REQUESTS_CA_BUNDLE, SSL_CERT_FILE, ...) apply to this run")
     if network:
         parser.add_argument("--local", action="store_true",
                             help="start the bundled local Scalekit environment in this process and check against it "
@@ -71,7 +72,9 @@ def load_settings(args: argparse.Namespace, report: Report, **local_options):
             except settings.SettingsError as exc:
                 raise CheckFailed(Exit.CONFIG, str(exc)) from None
             if loaded.env_file:
-                c.ok(f"read {loaded.env_file}; variables already in the environment win")
+                trust = f"; CA settings from it: {', '.join(loaded.trust_from_file)}" if loaded.trust_from_file else ""
+                c.ok(f"read {loaded.env_file}; its values win over the environment{trust}",
+                     {"path": loaded.env_file, "trust_variables": loaded.trust_from_file})
             else:
                 c.skip("no .env in the current folder; using the process environment only")
     usable = settings.check_all(loaded, report, optional=local_env is None)

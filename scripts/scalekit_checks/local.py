@@ -20,6 +20,15 @@ class SeedFacts:
     sso_organization_id: str | None
     sso_connection_id: str | None
     sso_login_email: str | None  # a user whose email domain belongs to that connection
+    resource_ids: tuple[str, ...] = ()  # MCP servers (res_...)
+
+    def only_resource(self) -> str:
+        """--path mcp without --resource-id: the seed's resource, if it has exactly one."""
+        if len(self.resource_ids) == 1:
+            return self.resource_ids[0]
+        found = ", ".join(self.resource_ids) if self.resource_ids else "none"
+        raise CheckFailed(Exit.CONFIG, f"--path mcp: the seed has {len(self.resource_ids)} MCP resources ({found}); "
+                          "name one with --resource-id")
 
 
 def _import():
@@ -27,8 +36,9 @@ def _import():
         import scalekit_local
         from scalekit_local import seed
     except ImportError as exc:
-        raise CheckFailed(Exit.CONFIG, f"the local Scalekit environment cannot be loaded ({exc}); run from a full "
-                          "checkout of this repository with requirements.txt installed") from None
+        raise CheckFailed(Exit.CONFIG, f"the local Scalekit environment cannot be loaded ({exc}); the skill's "
+                          "scripts/scalekit_local/ folder or its .venv is incomplete: copy the skill again, or delete "
+                          "its .venv and run the script again") from None
     return scalekit_local, seed
 
 
@@ -49,6 +59,7 @@ def seed_facts(seed_path: str | None) -> SeedFacts:
         sso_organization_id=connection["organization_id"] if connection else None,
         sso_connection_id=connection["id"] if connection else None,
         sso_login_email=sso_user,
+        resource_ids=tuple(r["id"] for r in seed.get("resources", [])),
     )
 
 

@@ -1,7 +1,10 @@
 """Read the Scalekit settings from `.env` and the process environment, and check each one.
 
-The process environment wins over the file (python-dotenv's default, and what most frameworks do),
-and every check line says where its value came from.
+The file wins over the process environment, as in an app that calls `load_dotenv(override=True)`
+(what the local environment's page tells apps to do): a file written by
+`local_scalekit.py --env-file` then works as it is, even where the machine exports its own
+REQUESTS_CA_BUNDLE or SSL_CERT_FILE. Its trust variables are applied to this process before any
+connection. Every check line says where its value came from.
 """
 from __future__ import annotations
 
@@ -21,6 +24,9 @@ CLIENT_SECRET = "SCALEKIT_CLIENT_SECRET"
 REDIRECT_URI = "SCALEKIT_REDIRECT_URI"
 POST_LOGOUT_URI = "SCALEKIT_POST_LOGOUT_REDIRECT_URI"
 VARIABLES = (ENV_URL, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, POST_LOGOUT_URI)
+# Where requests, grpcio, httpx/OpenSSL, curl and Node look for CA certificates.
+TRUST_VARIABLES = ("REQUESTS_CA_BUNDLE", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", "SSL_CERT_FILE", "CURL_CA_BUNDLE",
+                   "NODE_EXTRA_CA_CERTS")
 
 # Names seen in older Scalekit docs and SDK READMEs; we point people to the canonical one.
 ALIASES = {ENV_URL: ("SCALEKIT_ENV_URL", "SCALEKIT_URL", "SCALEKIT_ENVIRONMENT")}
@@ -35,6 +41,7 @@ class Settings:
     values: dict[str, str] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
     env_file: str | None = None
+    trust_from_file: list[str] = field(default_factory=list)  # trust variables the file set for this process
 
     def get(self, name: str) -> str | None:
         return self.values.get(name)
@@ -57,24 +64,31 @@ class SettingsError(Exception):
 
 
 def load(env_file: str | None, explicit: bool) -> Settings:
-    """Merge the env file (if any) with the process environment; raise SettingsError if an
-    explicitly named file is missing."""
+    """Merge the env file (if any) over the process environment and apply its trust variables to
+    os.environ; raise SettingsError if an explicitly named file is missing or unreadable."""
     settings = Settings()
     file_values: dict[str, str | None] = {}
     if env_file:
         path = Path(env_file)
         if path.is_file():
-            file_values = dotenv_values(path)
+            try:
+                file_values = dotenv_values(path)
+            except (OSError, ValueError) as exc:  # ValueError: not UTF-8 text
+                raise SettingsError(f"env file {env_file} cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
             settings.env_file = str(path)
         elif explicit:
             raise SettingsError(f"env file {env_file} does not exist")
     for name in VARIABLES + tuple(a for names in ALIASES.values() for a in names):
-        if os.environ.get(name):
-            settings.values[name] = os.environ[name]
-            settings.sources[name] = "environment"
-        elif file_values.get(name):
+        if file_values.get(name):
             settings.values[name] = file_values[name]
             settings.sources[name] = settings.env_file or env_file
+        elif os.environ.get(name):
+            settings.values[name] = os.environ[name]
+            settings.sources[name] = "environment"
+    for name in TRUST_VARIABLES:
+        if file_values.get(name):
+            os.environ[name] = file_values[name]  # before the SDK opens its first connection
+            settings.trust_from_file.append(name)
     return settings
 
 

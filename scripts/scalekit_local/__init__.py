@@ -17,8 +17,8 @@ Embedding API (stable; other scripts and the test fixture build on it)::
         .client_secret  its secret: SCALEKIT_CLIENT_SECRET
         .ca_bundle      path: system roots + local CA (REQUESTS_CA_BUNDLE, GRPC_..., SSL_CERT_FILE)
         .ca_cert        path: the local CA alone (NODE_EXTRA_CA_CERTS)
-        .env_vars()     dict: SCALEKIT_ENVIRONMENT_URL, SCALEKIT_CLIENT_ID, SCALEKIT_CLIENT_SECRET,
-                        REQUESTS_CA_BUNDLE, GRPC_DEFAULT_SSL_ROOTS_FILE_PATH, NODE_EXTRA_CA_CERTS,
+        .env_vars()     dict: SCALEKIT_ENVIRONMENT_URL, SCALEKIT_CLIENT_ID, SCALEKIT_CLIENT_SECRET and,
+                        with TLS, REQUESTS_CA_BUNDLE, GRPC_DEFAULT_SSL_ROOTS_FILE_PATH, NODE_EXTRA_CA_CERTS,
                         SSL_CERT_FILE, CURL_CA_BUNDLE
         .store          the live state (scalekit_local.store.Store), for tests and admin tools
 

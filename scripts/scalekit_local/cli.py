@@ -6,12 +6,14 @@ import asyncio
 import json
 import logging
 import os
+import re
 import shlex
 import signal
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_START_FAILED, EXIT_USAGE, EXIT_PORT = 0, 1, 2, 3
+# The validation scripts' exit codes where they apply: 2 configuration, 5 unexpected.
+EXIT_OK, EXIT_USAGE, EXIT_UNEXPECTED = 0, 2, 5
 
 DESCRIPTION = """\
 Start a local Scalekit environment on 127.0.0.1: the OAuth/OIDC endpoints (/oauth/authorize,
@@ -20,14 +22,15 @@ that the Scalekit SDKs call, all on one port. It speaks TLS with a local CA (HTT
 gRPC on the same port) or, with --plaintext, HTTP/1.1 and h2c.
 
 Once listening it prints `export` lines for SCALEKIT_ENVIRONMENT_URL, SCALEKIT_CLIENT_ID,
-SCALEKIT_CLIENT_SECRET and the CA trust variables, then serves until Ctrl-C or SIGTERM."""
+SCALEKIT_CLIENT_SECRET and (over TLS) the CA trust variables, then serves until Ctrl-C or SIGTERM.
+Being a server, it has no --timeout, and its --env-file writes a file instead of reading one."""
 
 EXIT_CODES = """\
-exit codes:
+exit codes (the validation scripts' codes; 3 and 4 do not occur):
   0  stopped cleanly (Ctrl-C or SIGTERM)
-  1  failed to start for another reason (message on stderr)
-  2  bad arguments, bad seed file, or --auto-login names no seeded user
-  3  could not listen on the port (already in use?)"""
+  2  configuration: bad arguments, bad seed file, --auto-login names no seeded user, the port is
+     in use, --env-file cannot be written
+  5  unexpected: it failed to start for another reason (one line on stderr names it)"""
 
 
 def seed_summary(seed: dict) -> str:
@@ -105,26 +108,61 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mcp-token-issuer", choices=["environment", "resource"], default="environment",
                         help="iss of access tokens for --mcp-resource servers: the environment URL (default, as the "
                              "hosted service issues them today) or {environment URL}/resources/{resource id}")
-    parser.add_argument("--env-file", metavar="PATH", help="also write the variables to this dotenv file (mode 600)")
+    parser.add_argument("--env-file", metavar="PATH",
+                        help="also write the variables into this dotenv file: only their own lines are replaced or "
+                             "added, every other line is kept (a new file gets mode 600)")
     parser.add_argument("--json", action="store_true", help="print the variables as one JSON object instead of export lines")
     parser.add_argument("--fault", action="append", default=[], metavar="SPEC",
                         help="inject a fault, repeatable: 'POST /oauth/token=500 x3', "
                              "'rpc:OrganizationService/ListOrganization=UNAVAILABLE x2', 'GET /keys=delay:3s' "
-                             "(syntax: reference/local-environment.md, Fault injection)")
+                             "(syntax: reference/local-environment-details.md, Fault injection)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log HTTP requests, gRPC calls and details to stderr")
     return parser
 
 
-def write_env_file(path: str, variables: dict[str, str]) -> None:
-    target = Path(path)
-    def quote(value: str) -> str:
-        return json.dumps(value) if any(ch in value for ch in " #'\"$\\") else value
+_ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=")
 
-    body = "# Written by scripts/local_scalekit.py; valid while it runs.\n" + "".join(
-        f"{k}={quote(v)}\n" for k, v in variables.items())
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(body)
+
+def _dotenv_value(value: str) -> str:
+    return json.dumps(value) if any(ch in value for ch in " #'\"$\\") else value
+
+
+def write_env_file(path: str, variables: dict[str, str]) -> None:
+    """Merge `variables` into the dotenv file at `path`: each of these keys gets its new value on the
+    line where it was (later duplicates of it are dropped), new keys are appended, and every other
+    line stays as it was. A new file is created with mode 600; an existing one keeps its mode."""
+    target = Path(path).resolve()  # through a symlink, so the link stays a link
+    try:
+        old_lines = target.read_text(encoding="utf-8").splitlines()
+        mode = target.stat().st_mode & 0o777
+    except FileNotFoundError:
+        old_lines, mode = [], 0o600
+    lines, written = [], set()
+    for line in old_lines:
+        match = _ENV_LINE.match(line)
+        key = match.group(1) if match else None
+        if key not in variables:
+            lines.append(line)
+        elif key not in written:
+            prefix = "export " if line.lstrip().startswith("export ") else ""
+            lines.append(f"{prefix}{key}={_dotenv_value(variables[key])}")
+            written.add(key)
+    new = [k for k in variables if k not in written]
+    if new:
+        if lines and lines[-1].strip():
+            lines.append("")
+        lines.append("# Local Scalekit environment (written by scripts/local_scalekit.py; valid while it runs)")
+        lines += [f"{k}={_dotenv_value(variables[k])}" for k in new]
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write("\n".join(lines) + "\n")
+        os.chmod(tmp, mode)  # the umask may have narrowed it
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 async def serve(args) -> int:
@@ -146,6 +184,10 @@ async def serve(args) -> int:
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Exception as exc:  # a bug: one line, no traceback (-v logs the details)
+        logging.getLogger("scalekit_local").debug("start failed", exc_info=True)
+        print(f"error: the local environment failed to start: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_UNEXPECTED
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -156,8 +198,9 @@ async def serve(args) -> int:
         if args.env_file:
             try:
                 write_env_file(args.env_file, variables)
-            except OSError as exc:
-                print(f"error: cannot write --env-file {args.env_file}: {exc.strerror or exc}", file=sys.stderr)
+            except (OSError, ValueError) as exc:  # ValueError: not UTF-8 text
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                print(f"error: cannot write --env-file {args.env_file}: {reason}", file=sys.stderr)
                 return EXIT_USAGE
         if args.json:
             print(json.dumps({"url": env.url, "port": env.ctx.port, "pid": os.getpid(), "env": variables,
@@ -170,6 +213,14 @@ async def serve(args) -> int:
             banner.append(f"State is saved in {env.persister.path} (--persist).")
         if args.auto_login:
             banner.append(f"Auto-login: /oauth/authorize signs in {args.auto_login} without a page.")
+        if args.env_file:
+            banner.append(f"Wrote {len(variables)} variables into {args.env_file}; its other lines are unchanged. "
+                          "Python: load it with load_dotenv(override=True), so its CA settings beat exported ones.")
+        if env.tls:  # Node reads NODE_EXTRA_CA_CERTS only at start; from a dotenv file it is too late
+            ca = variables["NODE_EXTRA_CA_CERTS"]
+            run = (f"env $(grep '^NODE_EXTRA_CA_CERTS=' {shlex.quote(args.env_file)}) node --env-file={shlex.quote(args.env_file)}"
+                   if args.env_file else f"NODE_EXTRA_CA_CERTS={shlex.quote(ca)} node")
+            banner.append(f"Node: start it with {run} app.js (it reads its CA only at start).")
         banner.append("Press Ctrl-C to stop.")
         print("\n".join(banner), file=sys.stderr, flush=True)
         await stop.wait()

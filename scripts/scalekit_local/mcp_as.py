@@ -12,7 +12,12 @@ to an MCP client (see `owns_client`).
 
 Access tokens: `iss` is the environment URL (as live Scalekit issues today; a resource's
 `token_issuer: resource` switches it to `{ENV}/resources/{res_id}`), `aud` = [res_id, resource URL],
-`sub`, `client_id`, `sid`, `oid`, `email`, `scope` and a `scopes` array.
+`sub`, `client_id`, `jti`, `sid`, `oid`, `iat`, `nbf`, `exp` and `scope` (a string; no `scopes` array).
+
+Clients registered here (DCR) or named by a metadata document (CIMD) are public: no secret
+(authenticate/mcp/managing-mcp-clients.mdx). A registration that asks for a secret-based method gets
+a public client (RFC 7591 §3.2.1). The resource paths serve OAuth metadata but not
+`openid-configuration` (404, authenticate/mcp/xmcp-quickstart.mdx).
 
 With --auto-login the seeded user is signed in and consent is approved without a page. A resource
 with `custom_auth` sends the browser to the app's own login page instead (bridge.py).
@@ -47,7 +52,8 @@ CIMD_CACHE_SECONDS = 300
 CIMD_MAX_BYTES = 16 * 1024
 CIMD_FETCH_TIMEOUT = 5.0
 MAX_REGISTRATION_BYTES = 16 * 1024
-AUTH_METHODS = ("none", "client_secret_post", "client_secret_basic")
+AUTH_METHODS = ("none", "client_secret_post", "client_secret_basic")  # what a registration may ask for
+ISSUED_AUTH_METHODS = ["none"]  # what it gets: DCR and CIMD clients are public
 _STATE_LOCK = threading.Lock()
 
 
@@ -334,7 +340,7 @@ async def metadata(request: Request) -> Response:
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
-        "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "token_endpoint_auth_methods_supported": list(ISSUED_AUTH_METHODS),
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": [*resource.scopes, "offline_access"],
         "client_id_metadata_document_supported": resource.cimd,
@@ -391,17 +397,15 @@ async def register(request: Request) -> Response:
         unknown = [s for s in scope.split() if s not in resource.allowed_scopes()]
         if unknown:
             return _registration_error("invalid_client_metadata", f"unknown scope: {' '.join(unknown)}")
+    # Public client whatever was asked: RFC 7591 §3.2.1 lets the server replace requested metadata,
+    # and clients read the method from this answer (claude.ai asks for client_secret_post).
     client = McpClient(id=new_id("m2m"), resource_id=resource.id, redirect_uris=list(uris),
-                       name=str(meta.get("client_name") or ""), auth_method=method)
-    answer = {k: v for k, v in meta.items() if k not in ("client_id", "client_secret")}
+                       name=str(meta.get("client_name") or ""), auth_method="none")
+    answer = {k: v for k, v in meta.items() if k not in ("client_id", "client_secret", "client_secret_expires_at")}
     answer.update({
         "client_id": client.id, "client_id_issued_at": int(time.time()), "redirect_uris": list(uris),
-        "token_endpoint_auth_method": method, "grant_types": grants, "response_types": responses,
+        "token_endpoint_auth_method": "none", "grant_types": grants, "response_types": responses,
     })
-    if method != "none":
-        client.secret = "sks_" + secrets.token_urlsafe(32)
-        answer["client_secret"] = client.secret
-        answer["client_secret_expires_at"] = 0
     client.metadata = answer
     st = state(ctx)
     with st.lock:
@@ -709,11 +713,12 @@ def _token_body(request: Request, ctx, client: McpClient, resource: Resource, re
     base = issuer(request)
     now = int(time.time())
     audience = [resource.id] + ([resource_url] if resource_url != resource.id else [])
+    # `scope` as a string only, and no profile claims: Scalekit's MCP pages document `scope` and no
+    # email (authenticate/mcp/auth-patterns.mdx), so code that reads more fails here first.
     claims = {
         "iss": resource_issuer(base, resource) if resource.token_issuer == "resource" else base,
-        "aud": audience, "sub": user.id, "client_id": client.id, "azp": client.id, "jti": new_id("tkn"),
-        "sid": session_id, "scope": " ".join(scopes), "scopes": list(scopes), "email": user.email,
-        "name": user.display_name, "iat": now, "nbf": now, "exp": now + ctx.tokens.access_token_ttl,
+        "aud": audience, "sub": user.id, "client_id": client.id, "jti": new_id("tkn"), "sid": session_id,
+        "scope": " ".join(scopes), "iat": now, "nbf": now, "exp": now + ctx.tokens.access_token_ttl,
     }
     if org_id:
         claims["oid"] = org_id
@@ -724,9 +729,7 @@ def _token_body(request: Request, ctx, client: McpClient, resource: Resource, re
 # ---- routes -------------------------------------------------------------------------------------
 ROUTES = [
     Route("/.well-known/oauth-authorization-server/resources/{res_id}", metadata),
-    Route("/.well-known/openid-configuration/resources/{res_id}", metadata),
     Route("/resources/{res_id}/.well-known/oauth-authorization-server", metadata),
-    Route("/resources/{res_id}/.well-known/openid-configuration", metadata),
     Route("/resources/{res_id}/register", register, methods=["POST"]),
     Route("/oauth/mcp/login", login_page),
     Route("/oauth/mcp/login", login_submit, methods=["POST"]),

@@ -327,7 +327,7 @@ def complete_login(request: Request, req: AuthRequest, user: User, connection_id
     store.add_code(code)
     store.finish_auth_request(req.id)
     store.count("logins")
-    store.events.emit("user.login", login_data(user, org_id, connection_id, session_id), organization_id=org_id)
+    store.events.emit("user.login", login_data(user, store.sessions[session_id]), organization_id=org_id)
     response = redirect(with_query(req.redirect_uri, {"code": code.code, "state": req.state}))
     set_session_cookie(response, ctx, session_id)
     return response
@@ -651,10 +651,11 @@ async def logout(request: Request) -> Response:
             return pages.error_page("invalid_request",
                                     f"post_logout_redirect_uri '{target}' is not registered for this client.")
 
-    ended = []
-    for session_id in {request.cookies.get(ctx.cookie_name), hint_claims.get("sid") if hint_claims else None}:
-        if session_id and store.end_session(session_id):
-            ended.append(session_id)
+    # Only the browser's session cookie names the session to end: a server-side call to this URL
+    # carries no cookie and ends nothing, as on hosted Scalekit (authenticate/fsa/logout.mdx).
+    session_id = request.cookies.get(ctx.cookie_name)
+    if session_id:
+        store.end_session(session_id)
     if target:
         response: Response = redirect(with_query(target, {"state": params.get("state")}))
     else:
@@ -740,8 +741,8 @@ def build_app(ctx: Context) -> Starlette:
         Route("/_local/stats", local_stats),
         *webhooks.routes(), *faults.routes(), *directory_sync.routes(),
     ]
-    from . import bridge, mcp_as
-    routes += mcp_as.ROUTES + bridge.ROUTES
+    from . import bridge, mcp_as, token_matrix
+    routes += mcp_as.ROUTES + bridge.ROUTES + token_matrix.ROUTES
     from . import portal  # management API: admin portal page and admin routes
 
     routes += portal.routes()

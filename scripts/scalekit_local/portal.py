@@ -2,7 +2,8 @@
 and admin routes for what the hosted service does out of band (a user setting a password, DNS
 domain verification, a link running out).
 
-    GET  /magicLink/{link_id}                    the organization's admin portal (HTML); 410 once expired
+    GET  /magicLink/{link_id}                    the organization's admin portal (HTML); 410 once used or expired
+                                                 (links are single use and live 1 minute, guides/admin-portal.mdx)
     POST /_local/portal-links/{link_id}/expire   make a portal link expire now (tests)
     POST /_local/users/password                  JSON {"email"|"user_id", "password"}: lets a user created
                                                  over gRPC log in on the password page
@@ -42,10 +43,15 @@ async def portal_page(request: Request) -> Response:
             return _page("Admin portal link not found",
                          "<h1 class=\"error\">Admin portal link not found</h1><p>This link is unknown or its "
                          "organization was deleted. Ask the application for a new link.</p>", 404)
+        if link.used_at is not None:
+            return _page("Admin portal link already used",
+                         "<h1 class=\"error\">This admin portal link was already used</h1><p>Each link opens "
+                         "the portal once. Ask the application for a new link.</p>", 410)
         if link.expires_at <= time.time():
             return _page("Admin portal link expired",
                          "<h1 class=\"error\">This admin portal link has expired</h1><p>Admin portal links "
-                         "are valid for a limited time. Ask the application for a new link.</p>", 410)
+                         "are valid for one minute. Ask the application for a new link.</p>", 410)
+        link.used_at = time.time()
         connections = [c for c in store.connections.values() if c.organization_id == org.id]
         domains = sorted(d.domain for d in store.domains.values() if d.organization_id == org.id)
         directories = [d for d in store.directories.values() if d.organization_id == org.id]

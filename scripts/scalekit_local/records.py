@@ -12,7 +12,7 @@ from typing import Any
 
 from .store import new_id, now
 
-PORTAL_LINK_TTL = 7 * 24 * 3600  # an admin portal link is valid for a week
+PORTAL_LINK_TTL = 60  # a generated admin portal link: single use, 1 minute (guides/admin-portal.mdx)
 
 
 @dataclass
@@ -75,6 +75,7 @@ class PortalLink:
     expires_at: float
     features: list[str] = field(default_factory=list)
     created_at: float = field(default_factory=now)
+    used_at: float | None = None  # links are single use
 
 
 @dataclass

@@ -18,9 +18,10 @@ log = logging.getLogger("scalekit_local")
 
 
 class StartupError(Exception):
-    """The environment could not start (bad option, port in use...). str() is user-facing."""
+    """The environment could not start (bad option, port in use...). str() is user-facing; the exit
+    code is the scripts' "configuration" code."""
 
-    def __init__(self, message: str, exit_code: int = 1):
+    def __init__(self, message: str, exit_code: int = 2):
         super().__init__(message)
         self.exit_code = exit_code
 
@@ -86,13 +87,20 @@ class Environment:
         return self.store.default_client
 
     def env_vars(self) -> dict[str, str]:
-        bundle = str(self.data.ca_bundle)
+        """What an app needs: the three SCALEKIT_* settings (and SCALEKIT_RESOURCE_ID with --mcp-resource)
+        and, over TLS, the trust variables."""
         resource = {"SCALEKIT_RESOURCE_ID": next(iter(self.mcp_resource_ids.values()))} if self.mcp_resource_ids else {}
-        return {
+        app = {
             "SCALEKIT_ENVIRONMENT_URL": self.url,
             "SCALEKIT_CLIENT_ID": self.client.id,
             "SCALEKIT_CLIENT_SECRET": self.client.secret,
             **resource,
+        }
+        if not self.tls:  # http:// needs no CA; printing one would only mislead
+            return app
+        bundle = str(self.data.ca_bundle)
+        return {
+            **app,
             "REQUESTS_CA_BUNDLE": bundle,
             "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": bundle,
             "NODE_EXTRA_CA_CERTS": str(self.data.ca_cert),
@@ -121,7 +129,7 @@ class Environment:
                 self.ctx.port = await self._front.start()
             except OSError as exc:
                 raise StartupError(f"cannot listen on {self.host}:{self.requested_port}: {exc.strerror or exc}"
-                                   + (" (try --port 0 for a free port)" if self.requested_port else ""), 3) from None
+                                   + (" (try --port 0 for a free port)" if self.requested_port else ""), 2) from None
 
             self._grpc = build_server(self.ctx, f"unix:{grpc_socket}")
             self._grpc.start()

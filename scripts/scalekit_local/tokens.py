@@ -49,22 +49,24 @@ class TokenIssuer:
             claims["aud"] = list(client.audience)
         if client.organization_id:
             claims["oid"] = client.organization_id
+        # M2M tokens carry the granted scopes as a `scopes` array and no `scope` string
+        # (authenticate/m2m/api-auth-quickstart.mdx); the token response has the string.
         claims["scopes"] = list(scopes)
-        if scopes:
-            claims["scope"] = " ".join(scopes)
         for key, value in client.custom_claims.items():
             claims.setdefault(key, value)
         return self.sign(claims)
 
     def user_tokens(self, issuer: str, store: Store, client: Client, user: User, org_id: str | None,
                     session_id: str, connection_id: str, scopes: list[str], nonce: str | None) -> tuple[str, str]:
-        """(access_token, id_token) for a user login or refresh."""
+        """(access_token, id_token) for a user login or refresh.
+
+        The access token carries exactly the documented claims (authenticate/fsa/complete-login.mdx):
+        no email or name (they are in the ID token and at /userinfo) and `scope` as a string, no
+        `scopes` array."""
         roles, permissions = store.roles_and_permissions(user, org_id)
         access: dict[str, Any] = {
             "iss": issuer, "aud": [client.id], "sub": user.id, "client_id": client.id, "jti": new_id("tkn"),
-            "sid": session_id, "roles": roles, "permissions": permissions,
-            "scope": " ".join(scopes), "scopes": list(scopes),
-            "email": user.email, "name": user.display_name,
+            "sid": session_id, "roles": roles, "permissions": permissions, "scope": " ".join(scopes),
             **self._times(self.access_token_ttl),
         }
         if org_id:

@@ -71,9 +71,11 @@ EVENT_OBJECTS = {
     "user.created": "User",
     "user.updated": "User",
     "user.deleted": "User",
-    "user.signup": "OrgMembershipEvent",
-    "user.login": "UserLoginEvent",
-    "user.logout": "UserLogoutEvent",
+    # openapi/scalekit.yaml: UserSignupEvent.object is OrgMembership; UserLoginEvent and
+    # UserLogoutEvent have the object User.
+    "user.signup": "OrgMembership",
+    "user.login": "User",
+    "user.logout": "User",
     "user.organization_membership_created": "OrgMembership",
     "user.organization_membership_updated": "OrgMembership",
     "user.organization_membership_deleted": "OrgMembership",
@@ -155,9 +157,22 @@ def membership_data(user, organization_id: str, roles: list[str] | None = None,
     }
 
 
-def login_data(user, organization_id: str | None, connection_id: str, session_id: str) -> dict[str, Any]:
-    return {"user": {"id": user.id, "email": user.email}, "organization": {"id": organization_id},
-            "connection_id": connection_id, "session_id": session_id, "login_time": rfc3339()}
+def login_data(user, session) -> dict[str, Any]:
+    """UserAuthEventData (openapi/scalekit.yaml): {user, user_session}. Session fields the local
+    environment has no value for (expiry policy, device) are left out."""
+    login_time = rfc3339(session.created_at)
+    account = {k: v for k, v in user_json(user).items() if k != "memberships"}
+    account["last_login_time"] = login_time
+    orgs = [session.organization_id] if session.organization_id else []
+    return {
+        "user": account,
+        "user_session": {
+            "session_id": session.id, "user_id": user.id, "organization_id": session.organization_id,
+            "status": "ACTIVE" if session.active else "LOGGED_OUT", "created_at": login_time, "updated_at": login_time,
+            "last_active_at": login_time, "expired_at": None, "logout_at": None,
+            "authenticated_organizations": orgs,
+        },
+    }
 
 
 def signup_data(user, org) -> dict[str, Any]:

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 
 import yaml
 
+from .go_runner import is_program
 from .scan import Fence
+from .validation import gate_problem
 
 PYTHON = {"python", "py"}
 # language -> file suffix for tsc and tsx
@@ -20,7 +22,7 @@ DISPLAY_ONLY = {"text", "console", "env", "http", "json", "yaml", "mermaid"}
 
 # Attributes the harness reads. They must sit inside braces: an unbraced `test="skip"` makes
 # superfences render the fence as a paragraph that swallows the next fence.
-HARNESS_ATTRS = {"test", "reason", "mirror", "expect-exit", "timeout"}
+HARNESS_ATTRS = {"test", "reason", "mirror", "expect-exit", "timeout", "validates", "accepts"}
 # Attributes pymdownx.highlight/superfences understand.
 DISPLAY_ATTRS = {"title", "linenums", "hl_lines"}
 
@@ -65,6 +67,14 @@ def runs_only_repo_scripts(body: str) -> bool:
 
 
 def classify(fence: Fence) -> Plan:
+    plan = _classify(fence)
+    if plan.kind in ("gate", "skip"):
+        return plan
+    problem = gate_problem(fence, plan.kind, plan.kind == "go" and is_program(fence.body))
+    return Plan("gate", problem) if problem else plan
+
+
+def _classify(fence: Fence) -> Plan:
     unknown = set(fence.attrs) - HARNESS_ATTRS - DISPLAY_ATTRS
     if unknown:
         return Plan(

@@ -4,6 +4,7 @@ shared Go build cache does the heavy lifting once."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -14,6 +15,77 @@ from .scan import Fence
 from .workdirs import run_dir, slug
 
 _PROGRAM = (re.compile(r"^package main\s*$", re.M), re.compile(r"^func main\(\)", re.M))
+# Added next to a validating fence (package main). Package-level variables are set before init()
+# runs, so a validator that uses a package-level client works here. With SCALEKIT_HARNESS_MATRIX
+# set, init() calls the validator on each token (func(string) or func(context.Context, string),
+# returning claims and an error), writes the answers to SCALEKIT_HARNESS_ANSWERS, and main() runs
+# as usual afterwards.
+MATRIX_FILE = "zz_scalekit_matrix.go"
+MATRIX_HOOK = """\
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"reflect"
+)
+
+func init() {
+	path := os.Getenv("SCALEKIT_HARNESS_MATRIX")
+	if path == "" {
+		return
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		panic(err)
+	}
+	var tokens []struct{ Name, Token string }
+	if err := json.Unmarshal(raw, &tokens); err != nil {
+		panic(err)
+	}
+	answers := make([]map[string]any, 0, len(tokens))
+	for _, t := range tokens {
+		answers = append(answers, scalekitHarnessCall(reflect.ValueOf(%s), t.Name, t.Token))
+	}
+	out, _ := json.Marshal(answers)
+	if err := os.WriteFile(os.Getenv("SCALEKIT_HARNESS_ANSWERS"), out, 0o600); err != nil {
+		panic(err)
+	}
+}
+
+func scalekitHarnessCall(fn reflect.Value, name, token string) (answer map[string]any) {
+	answer = map[string]any{"name": name, "accepted": false}
+	defer func() {
+		if r := recover(); r != nil {
+			answer["error"] = fmt.Sprint("panic: ", r)
+		}
+	}()
+	var args []reflect.Value
+	switch fn.Type().NumIn() {
+	case 1:
+		args = []reflect.Value{reflect.ValueOf(token)}
+	case 2:
+		args = []reflect.Value{reflect.ValueOf(context.Background()), reflect.ValueOf(token)}
+	default:
+		answer["error"] = "the validator must take (token string) or (ctx context.Context, token string)"
+		return answer
+	}
+	out := fn.Call(args)
+	if last := out[len(out)-1]; last.Type().Implements(reflect.TypeOf((*error)(nil)).Elem()) && !last.IsNil() {
+		answer["error"] = last.Interface().(error).Error()
+		return answer
+	}
+	claims := map[string]any{}
+	if encoded, err := json.Marshal(out[0].Interface()); err == nil {
+		_ = json.Unmarshal(encoded, &claims)
+	}
+	answer["accepted"] = !out[0].IsZero()
+	answer["sub"], answer["exp"] = claims["sub"], claims["exp"]
+	return answer
+}
+"""
 
 
 def is_program(body: str) -> bool:
@@ -44,6 +116,8 @@ class GoBatch:
             name = f"f{n:03d}_{slug(fence.rel)}_{fence.line}"
             (self.dir / name).mkdir()
             (self.dir / name / "snippet.go").write_text(fence.body)
+            if fence.attrs.get("validates") and is_program(fence.body):
+                (self.dir / name / MATRIX_FILE).write_text(MATRIX_HOOK % fence.attrs["validates"])
             by_name[name] = fence
         self.errors = {f.id: [] for f in self.fences}
         if not self.fences:
@@ -96,9 +170,18 @@ class GoBatch:
                 if msg not in self.errors[current.id]:
                     self.errors[current.id].append(msg)
 
-    def run(self, fence: Fence, env: dict, timeout: float) -> procs.Completed:
+    def run(self, fence: Fence, env: dict, timeout: float, tokens: list[dict] | None = None
+            ) -> tuple[procs.Completed, list[dict] | None]:
+        """Run the program; with `tokens`, its validator answers them first (see MATRIX_HOOK)."""
         binary = self.binaries[fence.id]
-        return procs.run([str(binary)], cwd=binary.parent, env=env, timeout=timeout)
+        if tokens is None:
+            return procs.run([str(binary)], cwd=binary.parent, env=env, timeout=timeout), None
+        matrix, answers = binary.with_suffix(".matrix.json"), binary.with_suffix(".answers.json")
+        matrix.write_text(json.dumps(tokens))
+        answers.unlink(missing_ok=True)
+        env = {**env, "SCALEKIT_HARNESS_MATRIX": str(matrix), "SCALEKIT_HARNESS_ANSWERS": str(answers)}
+        done = procs.run([str(binary)], cwd=binary.parent, env=env, timeout=timeout)
+        return done, json.loads(answers.read_text()) if answers.exists() else None
 
     def close(self) -> None:
         if self.dir is not None:

@@ -17,6 +17,7 @@ from .py_runner import PythonWorker
 from .regions import RegionError, region_text
 from .scan import Fence
 from .ts_runner import TsBatch
+from .validation import Spec, judge, parse_accepts
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUTS = {"python": 60, "ts": 60, "go": 60, "shell": 120}
@@ -49,6 +50,7 @@ class Harness:
         self.ts = TsBatch(repo, [f for f in fences if self.plans[f.id].kind == "ts"])
         self.go = GoBatch(repo / "tests" / "go", [f for f in fences if self.plans[f.id].kind == "go"])
         self.python = PythonWorker(update=update_examples)
+        self.matrices: dict[tuple, object] = {}  # (env URL, Spec) -> token matrix, fetched once per run
 
     def plan(self, fence: Fence) -> Plan:
         return self.plans[fence.id]
@@ -95,25 +97,74 @@ class Harness:
                 f"this fence runs against the local Scalekit environment, which is not available: {exc}",
             )
         timeout = float(fence.attrs.get("timeout", TIMEOUTS[plan.kind]))
+        matrix = tokens = None
+        if "validates" in fence.attrs:
+            try:
+                matrix = self.matrix(parse_accepts(fence.attrs["accepts"]), env)
+            except Exception as exc:  # noqa: BLE001 - the environment or the matrix endpoint failed
+                return Result("failed", "matrix", f"could not fetch the token matrix: {exc}")
+            tokens = [{"name": "valid", "token": matrix.token}] + [{"name": v.name, "token": v.token} for v in matrix]
 
         if plan.kind == "python":
-            answer = self.python.run(fence, env, timeout)
+            spec = {"function": fence.attrs["validates"], "tokens": tokens} if tokens else None
+            answer = self.python.run(fence, env, timeout, matrix=spec)
             if answer.get("updated"):
                 self.updates.append((fence, answer["updated"]))
             if answer["ok"]:
-                return Result("passed", "run")
+                return self._matrix_result(fence, answer.get("matrix"), matrix)
             message = answer["message"]
             if answer.get("stdout"):
                 message += "\n--- output ---\n" + procs.tail(answer["stdout"])
-            return Result("failed", answer["stage"], message)
-        if plan.kind == "ts":
-            return self._judge(fence, self.ts.run(fence, env, timeout), env, 0, timeout)
-        if plan.kind == "go":
-            return self._judge(fence, self.go.run(fence, env, timeout), env, 0, timeout)
+            return self._with_matrix(Result("failed", answer["stage"], message), fence, answer.get("matrix"), matrix)
+        if plan.kind in ("ts", "go"):
+            done, answers = (self.ts if plan.kind == "ts" else self.go).run(fence, env, timeout, tokens)
+            result = self._judge(fence, done, env, 0, timeout)
+            if result.outcome == "failed":
+                return self._with_matrix(result, fence, answers, matrix)
+            return self._matrix_result(fence, answers, matrix)
         if plan.kind == "shell":
             done = procs.run(["bash", "-e", "-c", fence.body], cwd=self.root, env=env, timeout=timeout)
             return self._judge(fence, done, env, int(fence.attrs.get("expect-exit", "0")), timeout)
         raise AssertionError(f"unhandled plan {plan}")
+
+    def matrix(self, spec: Spec, env: Mapping[str, str]):
+        """The local environment's token matrix for `spec`, fetched once per run."""
+        key = (env["SCALEKIT_ENVIRONMENT_URL"], spec)
+        if key not in self.matrices:
+            scripts = str(self.repo / "scripts")
+            if scripts not in sys.path:
+                sys.path.insert(0, scripts)
+            from scalekit_checks.token_matrix import fetch_matrix
+
+            body = spec.request(env["SCALEKIT_CLIENT_ID"])
+            self.matrices[key] = fetch_matrix(
+                env["SCALEKIT_ENVIRONMENT_URL"], body["kind"], body["audience"], body["scopes"],
+                required_scope=body.get("required_scope"), issuer=body.get("issuer"), ttl=body["ttl"],
+                ca_bundle=env.get("REQUESTS_CA_BUNDLE"))
+        return self.matrices[key]
+
+    def _matrix_result(self, fence: Fence, answers: list[dict] | None, matrix) -> Result:
+        """The run passed; for a validating fence, judge its validator's answers to the matrix."""
+        if matrix is None:
+            return Result("passed", "run")
+        if answers is None:
+            return Result("failed", "matrix", f"{fence.rel}:{fence.line}: {fence.attrs['validates']} was never "
+                                              "called on the token matrix (did the fence exit early?)")
+        problems = judge(fence, answers, matrix)
+        if problems:
+            return Result("failed", "matrix", "\n".join(problems))
+        return Result("passed", "matrix", f"{fence.attrs['validates']} accepted the valid token and refused "
+                                          f"{len(matrix.variants)} variants")
+
+    @staticmethod
+    def _with_matrix(failed: Result, fence: Fence, answers: list[dict] | None, matrix) -> Result:
+        """A failed run of a validating fence: if the validator also let a bad token through (or
+        refused the good one), report that first; it is the failure that matters."""
+        problems = judge(fence, answers, matrix) if matrix is not None and answers is not None else []
+        if not problems:
+            return failed
+        return Result("failed", "matrix", "\n".join(problems) + f"\n(the run also failed at {failed.stage}:\n"
+                                          f"{failed.message})")
 
     def _env(self, scalekit: Mapping[str, str]) -> dict:
         env = dict(os.environ)

@@ -62,7 +62,8 @@ class PythonWorker:
         line, self.buffer = self.buffer.split(b"\n", 1)
         return json.loads(line)
 
-    def run(self, fence: Fence, env: dict, timeout: float) -> dict:
+    def run(self, fence: Fence, env: dict, timeout: float, matrix: dict | None = None) -> dict:
+        """matrix: {"function": name, "tokens": [{"name", "token"}]} to run the fence's validator on."""
         # Restart only when the Scalekit settings change; os.environ itself changes per test
         # (PYTEST_CURRENT_TEST), which must not cost a new worker.
         key = {k: v for k, v in env.items() if k != "PYTEST_CURRENT_TEST"}
@@ -75,6 +76,7 @@ class PythonWorker:
             "line": fence.line,
             "info": fence.info,
             "indent": len(fence.indent),
+            "matrix": matrix,
         }
         assert self.proc and self.proc.stdin
         self.proc.stdin.write((json.dumps(request) + "\n").encode())

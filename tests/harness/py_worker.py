@@ -79,6 +79,47 @@ def lint(req: dict) -> str:
     return "\n".join(f"{req['path']}:{req['line'] + int(n)}:{col}: {msg}" for n, col, msg in found)
 
 
+def run_matrix(module: dict, spec: dict) -> list[dict]:
+    """Call the fence's validating function on each token: [{name, accepted, sub, exp, error}]."""
+    import asyncio
+    import inspect
+    from collections.abc import Mapping
+
+    fn = module.get(spec["function"])
+    answers = []
+    for item in spec["tokens"]:
+        answer = {"name": item["name"], "accepted": False}
+        try:
+            got = fn(item["token"])
+            if inspect.isawaitable(got):
+                got = asyncio.run(got)
+        except Exception as exc:  # noqa: BLE001 - raising is how a validator refuses
+            answer["error"] = f"{type(exc).__name__}: {exc}"[:300]
+        else:
+            answer["accepted"] = bool(got)
+            read = got.get if isinstance(got, Mapping) else (lambda key: getattr(got, key, None))
+            sub, exp = read("sub"), read("exp")
+            answer["sub"] = None if sub is None else str(sub)
+            answer["exp"] = exp if isinstance(exp, (int, float)) and not isinstance(exp, bool) else None
+        answers.append(answer)
+    return answers
+
+
+def judge_anyway(result: dict, req: dict) -> None:
+    """The fence's run failed; still run its validator on the matrix, since a token it lets through
+    is the failure that matters. The fence runs again in plain globals, up to where it fails."""
+    if not req.get("matrix"):
+        return
+    module: dict = {"__name__": "__main__"}
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        try:
+            exec(compile(req["source"], req["path"], "exec"), module)  # noqa: S102 - the fence under test
+        except BaseException:  # noqa: BLE001 - already reported by the run
+            pass
+        if callable(module.get(req["matrix"]["function"])):
+            result["matrix"] = run_matrix(module, req["matrix"])
+
+
 def run_one(req: dict, config, workdir: Path) -> dict:
     from _pytest.outcomes import OutcomeException
     from pytest_examples import CodeExample, EvalExample
@@ -113,14 +154,18 @@ def run_one(req: dict, config, workdir: Path) -> dict:
         os.chdir(tmp)
         with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
             if ev.update_examples:  # --update-examples: write the `#>` lines instead of checking them
-                ev.run_print_update(example)
+                module = ev.run_print_update(example)
             else:
-                ev.run_print_check(example)
+                module = ev.run_print_check(example)
         result = {"ok": True, "stage": "run", "message": ""}
+        if req.get("matrix"):
+            with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+                result["matrix"] = run_matrix(module, req["matrix"])
         if ev.update_examples and example.source != req["source"]:
             result["updated"] = example.source
     except OutcomeException as exc:  # pytest.fail from the `#>` comparison
         result = {"ok": False, "stage": "output", "message": str(exc.msg)}
+        judge_anyway(result, req)
     except SystemExit as exc:
         result = {
             "ok": False,
@@ -130,6 +175,7 @@ def run_one(req: dict, config, workdir: Path) -> dict:
     except Exception as exc:  # noqa: BLE001 - any error in a fence is its failure
         what = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         result = {"ok": False, "stage": "run", "message": f"{_location(exc, req['path'])}: {what}"}
+        judge_anyway(result, req)
     finally:
         os.chdir(cwd)
     output = captured.getvalue()

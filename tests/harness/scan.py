@@ -17,7 +17,7 @@ from pathlib import Path
 # Folders that never hold the project's own Markdown. `docs/` only holds symlinks to the
 # skill's folders (scanning it would count every page twice).
 SKIP_DIRS = {".git", ".venv", "node_modules", "site", "__pycache__", ".pytest_cache"}
-SKIP_ROOT_DIRS = {"docs"}
+SKIP_ROOT_DIRS = {"docs", "dist"}  # docs/: symlinks to the pages; dist/: the packaged copy (./run.sh package)
 # Deliberately broken Markdown that proves the harness catches errors.
 SKIP_REL_DIRS = {"tests/harness_fixtures"}
 

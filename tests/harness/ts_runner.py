@@ -31,6 +31,26 @@ TSCONFIG = {
     "include": ["*.ts", "*.tsx", "*.js", "*.mjs"],
 }
 _DIAG = re.compile(r"^(?P<file>[^\s(]+)\((?P<line>\d+),(?P<col>\d+)\): (?P<msg>.*)$")
+VALIDATOR_EXPORT = "__scalekitValidates"
+# Imports a fence (its top-level code runs and prints as usual), then calls its exported validator
+# on each token of SCALEKIT_HARNESS_MATRIX and writes the answers to SCALEKIT_HARNESS_ANSWERS.
+MATRIX_RUNNER = """\
+import { readFileSync, writeFileSync } from "node:fs";
+import { pathToFileURL } from "node:url";
+
+const fence = await import(pathToFileURL(process.argv[2]).href);
+const tokens = JSON.parse(readFileSync(process.env.SCALEKIT_HARNESS_MATRIX, "utf8"));
+const answers = [];
+for (const { name, token } of tokens) {
+  try {
+    const got = await fence.%s(token);
+    answers.push({ name, accepted: Boolean(got), sub: got?.sub ?? null, exp: got?.exp ?? null });
+  } catch (error) {
+    answers.push({ name, accepted: false, error: `${error?.name}: ${error?.message}`.slice(0, 300) });
+  }
+}
+writeFileSync(process.env.SCALEKIT_HARNESS_ANSWERS, JSON.stringify(answers));
+""" % VALIDATOR_EXPORT
 
 
 class TsBatch:
@@ -51,7 +71,11 @@ class TsBatch:
         for n, fence in enumerate(self.fences):
             name = f"f{n:03d}_{slug(fence.rel)}_{fence.line}{TYPESCRIPT[fence.lang]}"
             # `export {}` makes every file its own module, so fences cannot see each other's names.
-            (self.dir / name).write_text(fence.body + "export {};\n")
+            # A validating fence also exports its validator, for the matrix runner (and for tsc to check).
+            tail = "export {};\n"
+            if fence.attrs.get("validates"):
+                tail += f"export {{ {fence.attrs['validates']} as {VALIDATOR_EXPORT} }};\n"
+            (self.dir / name).write_text(fence.body + tail)
             self.files[fence.id] = self.dir / name
             by_name[name] = fence
         self.errors = {f.id: [] for f in self.fences}
@@ -76,10 +100,23 @@ class TsBatch:
                 errs.append("tsc failed:\n" + procs.tail("\n".join(unattributed) or done.stderr))
         return self.errors
 
-    def run(self, fence: Fence, env: dict, timeout: float) -> procs.Completed:
+    def run(self, fence: Fence, env: dict, timeout: float, tokens: list[dict] | None = None
+            ) -> tuple[procs.Completed, list[dict] | None]:
+        """Run the fence; with `tokens`, also its validator on each (answers, or None if it never got there)."""
         tsx = self.repo / "node_modules" / ".bin" / "tsx"
         path = self.files[fence.id]
-        return procs.run([str(tsx), path.name], cwd=path.parent, env=env, timeout=timeout)
+        if tokens is None:
+            return procs.run([str(tsx), path.name], cwd=path.parent, env=env, timeout=timeout), None
+        runner = path.parent / "_matrix" / "run.mjs"  # outside tsconfig's include: not type-checked
+        runner.parent.mkdir(exist_ok=True)
+        if not runner.exists():
+            runner.write_text(MATRIX_RUNNER)
+        matrix, answers = path.with_suffix(".matrix.json"), path.with_suffix(".answers.json")
+        matrix.write_text(json.dumps(tokens))
+        answers.unlink(missing_ok=True)
+        env = {**env, "SCALEKIT_HARNESS_MATRIX": str(matrix), "SCALEKIT_HARNESS_ANSWERS": str(answers)}
+        done = procs.run([str(tsx), str(runner), path.name], cwd=path.parent, env=env, timeout=timeout)
+        return done, json.loads(answers.read_text()) if answers.exists() else None
 
     def close(self) -> None:
         if self.dir is not None:

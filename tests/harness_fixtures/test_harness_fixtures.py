@@ -56,6 +56,13 @@ BROKEN_CASES = {
     "case-mirror-missing-region": ("mirror", "has no region 'logout'"),
     "case-mirror-missing-file": ("mirror", "templates/nowhere/app.py does not exist"),
     "case-json-invalid": ("display", "```json does not parse"),
+    "case-validating-call-without-attribute": ("gate", "calls validate_token, which validates tokens, but has no validates="),
+    "case-ts-validating-call-without-attribute": ("gate", "calls jwtVerify, which validates tokens"),
+    "case-validates-undefined-function": ("gate", "this fence does not define a function verify_token"),
+    "case-accepts-bad-kind": ("gate", "must start with a token kind: mcp, user, m2m, id"),
+    "case-accepts-mcp-without-aud": ("gate", "mcp tokens need aud=..."),
+    "case-validates-without-accepts": ("gate", 'validates="..." and accepts="..." go together'),
+    "case-go-library-validates": ("gate", "must be a whole program"),
 }
 
 

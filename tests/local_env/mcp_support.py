@@ -138,7 +138,8 @@ class ProtectedMcpServer:
                     outer.refused.append(type(exc).__name__)
                     return None
                 outer.validated.append(claims)
-                return AccessToken(token=token, client_id=claims.get("client_id", ""), scopes=claims.get("scopes", []),
+                # MCP tokens carry their scopes as the `scope` string (no `scopes` array).
+                return AccessToken(token=token, client_id=claims.get("client_id", ""), scopes=claims.get("scope", "").split(),
                                    expires_at=claims.get("exp"), subject=claims.get("sub"), claims=claims)
 
         server = MCPServer("pytest-todo", token_verifier=ScalekitVerifier(),
@@ -150,7 +151,7 @@ class ProtectedMcpServer:
             """The caller's identity from the validated access token."""
             claims = get_access_token().claims or {}
             return {"sub": claims.get("sub"), "aud": claims.get("aud"), "iss": claims.get("iss"),
-                    "scopes": claims.get("scopes")}
+                    "scope": claims.get("scope")}
 
         app = server.streamable_http_app(stateless_http=True, json_response=True, host="127.0.0.1")
         config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan="on")

@@ -14,8 +14,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 CLI = REPO / "scripts" / "local_scalekit.py"
 DEFAULT_SEED = REPO / "scripts" / "scalekit_local" / "default_seed.yaml"
-EXPORTED = ["SCALEKIT_ENVIRONMENT_URL", "SCALEKIT_CLIENT_ID", "SCALEKIT_CLIENT_SECRET", "REQUESTS_CA_BUNDLE",
-            "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE"]
+APP_VARS = ["SCALEKIT_ENVIRONMENT_URL", "SCALEKIT_CLIENT_ID", "SCALEKIT_CLIENT_SECRET"]
+TRUST_VARS = ["REQUESTS_CA_BUNDLE", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", "NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE",
+              "CURL_CA_BUNDLE"]
+EXPORTED = APP_VARS + TRUST_VARS
 
 
 def run_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
@@ -23,11 +25,11 @@ def run_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
 
 
 def start_cli(*args: str) -> tuple[subprocess.Popen, dict[str, str]]:
-    """Start the CLI and read its export lines from stdout."""
+    """Start the CLI and read its export lines from stdout (three in plaintext mode, else all)."""
     proc = subprocess.Popen([sys.executable, str(CLI), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, cwd=REPO)
     exports: dict[str, str] = {}
-    while len(exports) < len(EXPORTED):
+    while len(exports) < (len(APP_VARS) if "--plaintext" in args else len(EXPORTED)):
         line = proc.stdout.readline()
         if not line:
             proc.kill()
@@ -91,6 +93,9 @@ def test_sigint_stops_cleanly_and_keys_survive_restart_on_localhost(tmp_path):
     keys = httpx.get(url + "/keys").json()
     proc.send_signal(signal.SIGINT)
     assert proc.wait(10) == 0
+    stdout, stderr = proc.communicate()
+    # http:// needs no CA: no trust variable is printed, nor a Node CA hint.
+    assert not any(name in stdout + stderr for name in TRUST_VARS), stdout + stderr
     proc, exports = start_cli("--port", "0", "--data-dir", data, "--host", "localhost")
     try:
         assert exports["SCALEKIT_ENVIRONMENT_URL"].startswith("https://localhost:")
@@ -118,13 +123,39 @@ def test_missing_seed_file_and_unknown_auto_login_user(tmp_path):
     assert out.returncode == 2 and "mallory@acme.test" in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 
-def test_busy_port_exits_3(tmp_path):
+def test_busy_port_exits_2_like_any_configuration_problem(tmp_path):
+    # 3 means credentials in every script; a port in use is configuration (2), as in test_auth_flow.py.
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         out = run_cli("--port", str(busy.getsockname()[1]), "--data-dir", str(tmp_path))
-    assert out.returncode == 3
+    assert out.returncode == 2
     assert "cannot listen" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_env_file_merges_into_an_existing_file(tmp_path):
+    """Only its own keys change: in place (an `export ` prefix kept, duplicates dropped), the rest
+    appended; other lines, comments and the file's mode stay."""
+    env_file = tmp_path / ".env"
+    before = ("# my app\nAPP_NAME=demo\nexport SCALEKIT_CLIENT_ID=skc_old\n\nDATABASE_URL=\"postgres://x y\"\n"
+              "SCALEKIT_CLIENT_ID=skc_duplicate\n# SSL_CERT_FILE=/commented/out\nPORT=3000")
+    env_file.write_text(before)
+    env_file.chmod(0o640)
+    proc, exports = start_cli("--port", "0", "--data-dir", str(tmp_path / "data"), "--env-file", str(env_file))
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
+    lines = env_file.read_text().splitlines()
+    assert lines[:7] == ["# my app", "APP_NAME=demo", f"export SCALEKIT_CLIENT_ID={exports['SCALEKIT_CLIENT_ID']}", "",
+                         'DATABASE_URL="postgres://x y"', "# SSL_CERT_FILE=/commented/out", "PORT=3000"], lines
+    written = dict(line.split("=", 1) for line in lines[7:] if line and not line.startswith("#"))
+    assert written == {k: v for k, v in exports.items() if k != "SCALEKIT_CLIENT_ID"}
+    assert oct(env_file.stat().st_mode & 0o777) == "0o640"
+    # A second run replaces its lines again instead of adding more.
+    proc, exports = start_cli("--port", "0", "--data-dir", str(tmp_path / "data"), "--env-file", str(env_file))
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
+    again = env_file.read_text().splitlines()
+    assert len(again) == len(lines) and f"SCALEKIT_ENVIRONMENT_URL={exports['SCALEKIT_ENVIRONMENT_URL']}" in again
 
 
 def test_bad_arguments_exit_2():

@@ -94,9 +94,12 @@ def test_http_bridge_end_to_end(http, env, seed):
                                              "redirect_uri": CALLBACK, "code_verifier": verifier,
                                              "resource": seed.bridge_url})
     assert tokens.status_code == 200, tokens.text
-    claims = jwt.decode(tokens.json()["access_token"], options={"verify_signature": False})
-    assert claims["email"] == "dana@bridge.test" and claims["aud"] == [RES_BRIDGE, seed.bridge_url]
-    assert claims["sub"].startswith("usr_")
+    access = tokens.json()["access_token"]
+    claims = jwt.decode(access, options={"verify_signature": False})
+    assert claims["aud"] == [RES_BRIDGE, seed.bridge_url] and claims["sub"].startswith("usr_")
+    # MCP tokens carry no email; the user the bridge posted is the token's subject at /userinfo.
+    info = http.get("/userinfo", headers={"authorization": f"Bearer {access}"}).json()
+    assert info["email"] == "dana@bridge.test" and info["sub"] == claims["sub"]
     assert post_user(http, BRIDGE_CONN, login["login_request_id"], token, user).status_code == 404  # finished
 
 

@@ -126,13 +126,16 @@ def test_organizations(sk, env, http):
     raises("ScalekitNotFoundException", "ORGANIZATION_NOT_FOUND", sk.organization.get_organization, org.id)
 
 
-def test_admin_portal_link_page_expires(sk, env, http):
+def test_admin_portal_link_page_is_single_use_and_expires(sk, env, http):
     link = sk.organization.generate_portal_link(ACME_ORG)
-    assert link.id and link.location.startswith(env.url + "/") and link.expire_time.seconds > time.time() + 3600
+    assert link.id and link.location.startswith(env.url + "/") and link.expire_time.seconds > time.time()
     page = http.get(link.location.removeprefix(env.url))
     assert page.status_code == 200 and "Acme Inc" in page.text and ACME_ORG in page.text
-    assert http.post(f"/_local/portal-links/{link.id}/expire").status_code == 200
-    expired = http.get(link.location.removeprefix(env.url))
+    used = http.get(link.location.removeprefix(env.url))
+    assert used.status_code == 410 and "already used" in used.text and "Acme Inc" not in used.text
+    fresh = sk.organization.generate_portal_link(ACME_ORG)
+    assert http.post(f"/_local/portal-links/{fresh.id}/expire").status_code == 200
+    expired = http.get(fresh.location.removeprefix(env.url))
     assert expired.status_code == 410 and "expired" in expired.text and "Acme Inc" not in expired.text
     assert http.get("/magicLink/lnk_unknown").status_code == 404
     raises("ScalekitNotFoundException", "ORGANIZATION_NOT_FOUND", sk.organization.generate_portal_link, MISSING_ORG)

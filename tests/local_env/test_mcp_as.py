@@ -110,10 +110,8 @@ def claims_of(token: str) -> dict:
 def test_metadata_at_every_discovery_url(http, env):
     issuer = f"{env.url}/resources/{RES_MAIN}"
     docs = [http.get(path) for path in (f"/.well-known/oauth-authorization-server/resources/{RES_MAIN}",
-                                        f"/.well-known/openid-configuration/resources/{RES_MAIN}",
-                                        f"/resources/{RES_MAIN}/.well-known/oauth-authorization-server",
-                                        f"/resources/{RES_MAIN}/.well-known/openid-configuration")]
-    assert [d.status_code for d in docs] == [200] * 4
+                                        f"/resources/{RES_MAIN}/.well-known/oauth-authorization-server")]
+    assert [d.status_code for d in docs] == [200] * 2
     doc = docs[0].json()
     assert all(d.json() == doc for d in docs)
     assert doc["issuer"] == issuer
@@ -205,7 +203,7 @@ def test_token_claims_refresh_rotation_and_reuse(env, http, seed, sk_client):
     body = response.json()
     claims = claims_of(body["access_token"])
     assert claims["iss"] == env.url and claims["aud"] == [RES_MAIN, seed.mcp_url]
-    assert claims["scopes"] == ["todo:read", "offline_access"] and claims["scope"] == "todo:read offline_access"
+    assert claims["scope"] == "todo:read offline_access" and "scopes" not in claims
     assert claims["client_id"] == cid
     both = TokenValidationOptions(issuer=[env.url, f"{env.url}/resources/{RES_MAIN}"], audience=[RES_MAIN])
     assert sk_client.validate_token(body["access_token"], options=both)["sub"] == "usr_70000000000003001"
@@ -242,16 +240,17 @@ def test_resource_scoped_issuer_switch(env, http, sk_client):
         sk_client.validate_token(token, options=TokenValidationOptions(issuer=env.url, audience=[RES_SCOPED_ISS]))
 
 
-def test_confidential_dcr_client_authenticates(env, http, seed):
+def test_registration_asking_for_a_secret_gets_a_public_client(env, http, seed):
+    """DCR clients are public (test_fidelity.py): the client that asked for client_secret_post has no
+    secret and exchanges its code with PKCE alone."""
     reg = register_client(http, env.url, RES_MAIN, [CALLBACK], token_endpoint_auth_method="client_secret_post")
+    assert reg["token_endpoint_auth_method"] == "none" and "client_secret" not in reg
     code, verifier, _ = login(http, reg["client_id"], seed.mcp_url)
-    no_secret = exchange(http, reg["client_id"], code, verifier, seed.mcp_url)
-    assert no_secret.status_code == 401 and no_secret.json()["error"] == "invalid_client"
-    code, verifier, _ = login(http, reg["client_id"], seed.mcp_url)
-    ok = http.post("/oauth/token", data={"grant_type": "authorization_code", "client_id": reg["client_id"],
-                                         "client_secret": reg["client_secret"], "code": code, "redirect_uri": CALLBACK,
-                                         "code_verifier": verifier})
+    ok = exchange(http, reg["client_id"], code, verifier, seed.mcp_url)
     assert ok.status_code == 200, ok.text
+    code, verifier, _ = login(http, reg["client_id"], seed.mcp_url)
+    wrong = exchange(http, reg["client_id"], code, "x" * 43, seed.mcp_url)
+    assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_grant"
 
 
 # ---- negative cases ------------------------------------------------------------------------------

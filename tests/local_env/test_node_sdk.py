@@ -30,7 +30,8 @@ def check_flow(out: dict, url: str) -> None:
     assert out["pkce"]["hasRefreshToken"] is True and out["pkce"]["expiresIn"] == 300
     assert out["noPkce"] == {"email": ALICE, "hasIdToken": True}
     assert out["claims"]["iss"] == url and out["claims"]["oid"] == ACME_ORG
-    assert out["claims"]["sid"].startswith("ses_") and "openid" in out["claims"]["scopes"]
+    assert out["claims"]["sid"].startswith("ses_") and "openid" in out["claims"]["scope"].split()
+    assert out["requiredScopesOnUserToken"] is False
     assert out["validAccess"] is True and out["wrongAudience"] is False and out["garbage"] is False
     assert out["refresh"] == {"rotated": True, "newAccessValid": True}
     assert out["logout"] == {"status": 302, "location": "http://localhost:3000/?state=bye"}

@@ -18,8 +18,9 @@ from .helpers import (ACME_ORG, ALICE, GLOBEX_ORG, M2M_ID, M2M_SECRET, PASSWORD_
                       query_of, s256)
 
 
-def login(client: ScalekitClient, env_url: str, code_verifier: str | None = None, **options) -> dict:
-    """get_authorization_url -> headless /oauth/authorize -> authenticate_with_code."""
+def login(client: ScalekitClient, env_url: str, code_verifier: str | None = None, browser=requests, **options) -> dict:
+    """get_authorization_url -> headless /oauth/authorize -> authenticate_with_code. Pass a
+    requests.Session as `browser` to keep the environment's session cookie, as a browser would."""
     opts = AuthorizationUrlOptions()
     opts.scopes = ["openid", "profile", "email", "offline_access"]
     opts.state = "py-state"
@@ -30,7 +31,7 @@ def login(client: ScalekitClient, env_url: str, code_verifier: str | None = None
     assert url.startswith(f"{env_url}/oauth/authorize?")
     if code_verifier:  # the Python SDK cannot add PKCE parameters itself
         url += "&code_challenge_method=S256&code_challenge=" + s256(code_verifier)
-    resp = requests.get(url, allow_redirects=False, timeout=10)
+    resp = browser.get(url, allow_redirects=False, timeout=10)
     assert resp.status_code == 302, resp.text
     query = query_of(resp.headers["location"])
     assert query["state"] == "py-state"
@@ -62,15 +63,19 @@ def test_pkce_login_with_python_sdk(py_client, autologin):
 
 def test_validate_token_checks_issuer_audience_and_scopes(py_client, autologin):
     token = login(py_client, autologin.url)["access_token"]
-    claims = py_client.validate_token(token, TokenValidationOptions(
-        issuer=autologin.url, audience=[autologin.client_id], required_scopes=["openid", "offline_access"]))
+    claims = py_client.validate_token(token, TokenValidationOptions(issuer=autologin.url, audience=[autologin.client_id]))
     assert claims["iss"] == autologin.url
     assert claims["sub"].startswith("usr_")
     assert claims["sid"].startswith("ses_")
     assert claims["oid"] == ACME_ORG
     assert claims["roles"] == ["admin"]
     assert "users:write" in claims["permissions"]
-    assert claims["email"] == ALICE and claims["name"] == "Alice Anders"
+    assert claims["scope"].split() == ["openid", "profile", "email", "offline_access"]
+    assert "email" not in claims  # in the ID token and at /userinfo, not in the access token
+    # required_scopes reads a `scopes` array, which user access tokens do not carry: even granted
+    # scopes are refused (reference/sdk-gotchas.md).
+    with pytest.raises(ScalekitValidateTokenFailureException, match="missing required scopes: openid"):
+        py_client.validate_token(token, TokenValidationOptions(issuer=autologin.url, required_scopes=["openid"]))
     assert py_client.validate_access_token(token) is True
     assert py_client.validate_access_token(token, TokenValidationOptions(audience=["someone-else"])) is False
     assert py_client.validate_access_token(token, TokenValidationOptions(issuer="https://other.example")) is False
@@ -94,10 +99,11 @@ def test_refresh_rotates_the_token(py_client, autologin):
 
 
 def test_logout_url_ends_the_session(py_client, autologin):
-    result = login(py_client, autologin.url)
+    browser = requests.Session()  # the browser's redirect carries the session cookie (test_fidelity.py)
+    result = login(py_client, autologin.url, browser=browser)
     url = py_client.get_logout_url(LogoutUrlOptions(id_token_hint=result["id_token"],
                                                     post_logout_redirect_uri=POST_LOGOUT, state="bye"))
-    resp = requests.get(url, allow_redirects=False, timeout=10)
+    resp = browser.get(url, allow_redirects=False, timeout=10)
     assert resp.status_code == 302
     assert resp.headers["location"] == POST_LOGOUT + "?state=bye"
     with pytest.raises(ScalekitBadRequestException) as info:

@@ -217,8 +217,9 @@ def test_login_emits_user_login(env, admin):
         assert resp.status_code == 302
         headers, body = r.wait(1)[0]
     event = json.loads(body)
-    assert event["type"] == "user.login" and event["object"] == "UserLoginEvent"
+    assert event["type"] == "user.login" and event["object"] == "User"
     assert event["data"]["user"]["email"] == ALICE and event["organization_id"] == ACME_ORG
+    assert event["data"]["user_session"]["organization_id"] == ACME_ORG
     assert python_verify(endpoint["secret"], headers_of(headers), body) is True
     admin.delete(f"/_local/webhooks/{endpoint['id']}")
 
@@ -330,7 +331,7 @@ def test_seeded_endpoint_and_social_signup_events(tmp_path):
     assert emitted == expected  # emission order; deliveries run in parallel and may arrive in any order
     assert sorted(json.loads(b)["type"] for _, b in posts) == sorted(expected)
     signup = next(json.loads(b) for _, b in posts if json.loads(b)["type"] == "user.signup")
-    assert signup["object"] == "OrgMembershipEvent" and signup["data"]["user"]["email"] == "newbie@example.test"
+    assert signup["object"] == "OrgMembership" and signup["data"]["user"]["email"] == "newbie@example.test"
     assert all(python_verify(secret, headers_of(h), b) is True for h, b in posts)
 
 

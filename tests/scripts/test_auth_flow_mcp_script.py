@@ -13,9 +13,11 @@ STEPS = ("mcp metadata", "client registration", "authorization url", "login", "c
          "refresh", "refreshed access token")
 
 
-def _seed(tmp_path, change) -> str:
+def _seed(tmp_path, change, add_resource: dict | None = None) -> str:
     seed = yaml.safe_load((SCRIPTS / "scalekit_local" / "default_seed.yaml").read_text(encoding="utf-8"))
     change(seed["resources"][0])
+    if add_resource:
+        seed["resources"].append(add_resource)
     path = tmp_path / "seed.yaml"
     path.write_text(yaml.safe_dump(seed, sort_keys=False), encoding="utf-8")
     return str(path)
@@ -27,9 +29,13 @@ def runs(tmp_path_factory):
     no_dcr = _seed(tmp_path_factory.mktemp("no-dcr"), lambda r: r.update(dynamic_client_registration=False))
     custom = _seed(tmp_path_factory.mktemp("custom"), lambda r: r.update(
         custom_auth={"login_url": "http://127.0.0.1:9/login", "connection_id": "conn_70000000000005009"}))
+    two = _seed(tmp_path_factory.mktemp("two"), lambda r: None, add_resource={
+        "id": "res_70000000000004002", "name": "Second", "urls": ["http://localhost:8001/mcp"], "scopes": ["a:read"]})
     base = ("--local", "--path", "mcp", "--resource-id", RESOURCE)
     jobs = {
-        "ok": (base + ("--json",)),
+        "ok": ("--local", "--path", "mcp", "--json"),  # the seed's only resource is the default
+        "two_resources": ("--local", "--path", "mcp", "--seed", two),
+        "remote_without_resource": ("--path", "mcp", "--mcp-url", MCP_URL),
         "ok_text": base + ("--mcp-url", "http://127.0.0.1:8000/mcp"),
         "wrong_mcp_url": base + ("--mcp-url", "http://127.0.0.1:8001/mcp", "--json"),
         "no_dcr": base + ("--seed", no_dcr, "--json"),
@@ -60,7 +66,7 @@ def test_mcp_login_passes_every_step(runs):
     assert "code_challenge_method=S256" in url and "resource=http%3A%2F%2Flocalhost%3A8000%2Fmcp" in url
     claims = data(run, "access token")["claims"]
     assert claims["aud"] == [RESOURCE, MCP_URL] and claims["iss"] == run.doc["environment_url"]
-    assert "todo:read" in claims["scopes"]
+    assert "todo:read" in claims["scope"].split() and "scopes" not in claims
     assert data(run, "code exchange")["refresh_token"] is True
     assert_no_leaks(run)
 
@@ -79,6 +85,8 @@ def test_text_report_with_explicit_mcp_url(runs):
     ("custom_auth", 5, ("did not log in headlessly", "127.0.0.1:9/login")),
     ("not_in_seed", 5, ("is not an MCP resource",)),
     ("remote_without_url", 2, ("--path mcp needs --mcp-url",)),
+    ("two_resources", 2, ("the seed has 2 MCP resources", RESOURCE, "res_70000000000004002", "--resource-id")),
+    ("remote_without_resource", 2, ("--path mcp needs --resource-id",)),
     ("mcp_url_without_mcp", 2, ("--mcp-url needs --path mcp",)),
 ])
 def test_mcp_failures(runs, name, code, fragments):

@@ -55,7 +55,7 @@ CASES = {
                                  ("is not an MCP resource",)),
     "missing_variables": Case(("--redirect-uri", "REDIRECT", "--json"), 2, ("SCALEKIT_ENVIRONMENT_URL", "not set")),
     "sso_without_target": Case(("--path", "sso"), 2, ("--path sso needs",), env="shared"),
-    "mcp_without_resource": Case(("--local", "--path", "mcp"), 2, ("--path mcp needs --resource-id",)),
+    "mcp_without_resource": Case(("--path", "mcp"), 2, ("--path mcp needs --resource-id",), env="shared"),
     "remote_redirect_uri": Case(("--redirect-uri", "https://app.example.com/callback"), 2,
                                 ("must be http://localhost",), env="shared"),
     "bad_timeout": Case(("--local", "--timeout", "soon"), 2),
@@ -95,7 +95,7 @@ def test_full_stack_login_passes_every_step(results):
     access = data(run, "access token")["claims"]
     assert access["iss"] == run.doc["environment_url"]
     assert access["sub"].startswith("usr_") and access["exp"] > access["iat"]
-    assert "offline_access" in access["scopes"]
+    assert "offline_access" in access["scope"].split() and "email" not in access
     idt = data(run, "id token")["claims"]
     assert idt["email"] == "alice@acme.test" and idt["amr"]
     assert "code_challenge=" in data(run, "authorization url")["url"]

@@ -1,5 +1,6 @@
 """Rules every validation script keeps (Agent Skills script rules P2-P5): --help with examples and
-exit codes, no prompts, imports only from requirements.txt, a valid shipped JSON schema."""
+exit codes, no prompts, imports only from scripts/requirements.txt (what a fresh skill venv holds), a
+valid shipped JSON schema."""
 from __future__ import annotations
 
 import ast
@@ -13,14 +14,17 @@ from script_helpers import REPO, SCHEMA, SCRIPTS, base_env, run_many
 
 USER_SCRIPTS = ("validate_env.py", "test_connection.py", "test_auth_flow.py")
 OUR_CODE = [SCRIPTS / s for s in USER_SCRIPTS] + sorted((SCRIPTS / "scalekit_checks").glob("*.py"))
-LOCAL_PACKAGES = {"scalekit_checks", "scalekit_local"}
+# Everything a user's `python scripts/...` may import, the local environment included.
+SHIPPED_CODE = sorted(SCRIPTS.glob("*.py")) + sorted((SCRIPTS / "scalekit_checks").glob("*.py")) + sorted(
+    (SCRIPTS / "scalekit_local").rglob("*.py"))
+LOCAL_PACKAGES = {"scalekit_checks", "scalekit_local", "_bootstrap"}
 
 
 def requirement_names() -> set[str]:
     names = set()
-    for line in (REPO / "requirements.txt").read_text().splitlines():
+    for line in (SCRIPTS / "requirements.txt").read_text().splitlines():
         line = line.split("#")[0].strip()
-        if line:
+        if line and not line.startswith("-"):
             names.add(re.split(r"[=<>!~\[ ]", line)[0].lower().replace("_", "-"))
     return names
 
@@ -60,7 +64,7 @@ def test_never_prompts(path):
         assert call not in source, f"{path.name} uses {call}: scripts must never wait for input"
 
 
-@pytest.mark.parametrize("path", OUR_CODE, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", SHIPPED_CODE, ids=lambda p: p.relative_to(SCRIPTS).as_posix())
 def test_imports_only_stdlib_and_requirements(path):
     allowed = requirement_names()
     distributions = packages_distributions()
@@ -68,7 +72,7 @@ def test_imports_only_stdlib_and_requirements(path):
         if module in sys.stdlib_module_names or module in LOCAL_PACKAGES or module == "__future__":
             continue
         owners = {d.lower().replace("_", "-") for d in distributions.get(module, [])}
-        assert owners & allowed, f"{path.name} imports {module} ({owners or 'not installed'}), not in requirements.txt"
+        assert owners & allowed, f"{path.name} imports {module} ({owners or 'not installed'}), not in scripts/requirements.txt"
 
 
 def test_schema_is_a_valid_json_schema():
@@ -85,3 +89,40 @@ def test_schema_rejects_a_document_with_a_multiline_error():
         jsonschema.validate(doc, SCHEMA)
     doc["error"]["message"] = "one line"
     jsonschema.validate(doc, SCHEMA)
+
+
+def test_every_pin_is_in_exactly_one_requirements_file():
+    """requirements.txt adds the site and test tools to scripts/requirements.txt; nothing pinned twice."""
+    def pins(path):
+        found = {}
+        for line in path.read_text().splitlines():
+            line = line.split("#")[0].strip()
+            if line and not line.startswith("-"):
+                name, _, version = line.partition("==")
+                assert version, f"{path.name}: {line!r} is not pinned exactly (name==version)"
+                found[name.lower().replace("_", "-")] = version
+        return found
+
+    runtime, dev = pins(SCRIPTS / "requirements.txt"), pins(REPO / "requirements.txt")
+    assert "-r scripts/requirements.txt" in (REPO / "requirements.txt").read_text().splitlines()
+    assert not set(runtime) & set(dev), f"pinned in both files: {sorted(set(runtime) & set(dev))}"
+    assert "scalekit-sdk-python" in runtime and "pytest" in dev and "mkdocs" not in runtime
+
+
+def test_all_four_scripts_share_one_meaning_per_exit_code(help_runs, tmp_path):
+    """local_scalekit.py is a server, but its codes mean what they mean in the three checks."""
+    meaning = {0: "", 2: "configuration", 3: "credentials", 4: "network", 5: "protocol"}
+    server = run_many({"server": ("local_scalekit.py", ("--help",), base_env(), tmp_path)})["server"]
+    assert server.code == 0, server
+    documented = {}
+    for name, run in [*help_runs.items(), ("local_scalekit.py", server)]:
+        codes = run.stdout.split("exit codes", 1)[1]
+        documented[name] = {int(m[1]): m[2] for m in re.finditer(r"^  (\d)  (.+)$", codes, re.M)}
+    for name, codes in documented.items():
+        assert codes and set(codes) <= set(meaning), (name, codes)
+        for code, text in codes.items():
+            if code in (2, 3, 4):
+                assert text.startswith(meaning[code]), f"{name}: exit {code} is {text!r}, not {meaning[code]}"
+    assert set(documented["local_scalekit.py"]) == {0, 2, 5}
+    assert documented["local_scalekit.py"][5].startswith("unexpected")
+    assert "[--timeout" not in server.stdout and "no --timeout" in server.stdout  # the documented exception

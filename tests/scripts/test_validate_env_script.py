@@ -48,13 +48,15 @@ def test_text_output_is_one_line_per_check(workdir):
     assert_no_leaks(run, SECRET)
 
 
-def test_process_environment_wins_over_env_file(workdir):
+def test_env_file_wins_over_process_environment(workdir):
+    # As in an app that calls load_dotenv(override=True): the file's value, and the line says so.
     (workdir / "app.env").write_text("SCALEKIT_CLIENT_ID=skc_111111\nSCALEKIT_CLIENT_SECRET=" + SECRET + "\n")
     run = validate(workdir, "--env-file", "app.env", "--json",
                    SCALEKIT_ENVIRONMENT_URL=GOOD["SCALEKIT_ENVIRONMENT_URL"], SCALEKIT_CLIENT_ID="skc_222222")
     assert run.code == 0, run
-    assert check(run, "SCALEKIT_CLIENT_ID")["data"]["value"] == "skc_222222"
-    assert "app.env" in check(run, "SCALEKIT_CLIENT_SECRET")["message"]
+    assert check(run, "SCALEKIT_CLIENT_ID")["data"]["value"] == "skc_111111"
+    assert "app.env" in check(run, "SCALEKIT_CLIENT_ID")["message"]
+    assert "environment" in check(run, "SCALEKIT_ENVIRONMENT_URL")["message"]  # not in the file: from the environment
 
 
 def test_trailing_slash_is_normalised_with_a_warning(workdir):

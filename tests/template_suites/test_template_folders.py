@@ -114,8 +114,9 @@ def test_env_example_has_names_and_no_secrets(template):
 
 def test_root_manifests_agree_with_versions_json():
     problems = []
-    pins, _ = python_pins(REPO / "requirements.txt")
-    problems += [f"requirements.txt: {p}" for p in mismatches(pins, PYTHON_PINS, must_be_listed=False)]
+    for requirements in ("requirements.txt", "scripts/requirements.txt"):  # the first includes the second
+        pins, _ = python_pins(REPO / requirements)
+        problems += [f"{requirements}: {p}" for p in mismatches(pins, PYTHON_PINS, must_be_listed=False)]
     problems += [f"package.json: {p}" for p in mismatches(node_pins(REPO / "package.json"), VERSIONS["node"],
                                                            must_be_listed=False)]
     go_mod = REPO / "tests" / "go" / "go.mod"

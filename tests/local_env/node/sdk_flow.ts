@@ -25,7 +25,9 @@ async function login(client: ScalekitClient, pkce: boolean) {
   const location = new URL(res.headers.get('location') ?? 'about:blank');
   const code = location.searchParams.get('code')!;
   const result = await client.authenticateWithCode(code, redirectUri, pkce ? { codeVerifier: verifier } : undefined);
-  return { authorizeStatus: res.status, stateEchoed: location.searchParams.get('state') === state, result };
+  // The environment's session cookie, which a browser would send back on the logout redirect.
+  const cookie = res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  return { authorizeStatus: res.status, stateEchoed: location.searchParams.get('state') === state, result, cookie };
 }
 
 async function main() {
@@ -47,9 +49,10 @@ async function main() {
   const claims = await client.validateToken<Record<string, unknown>>(withPkce.result.accessToken, {
     issuer: url,
     audience: [clientId],
-    requiredScopes: ['openid'],
   });
-  out.claims = { iss: claims.iss, sub: claims.sub, oid: claims.oid, sid: claims.sid, scopes: claims.scopes, roles: claims.roles };
+  out.claims = { iss: claims.iss, sub: claims.sub, oid: claims.oid, sid: claims.sid, scope: claims.scope, roles: claims.roles };
+  // requiredScopes reads a `scopes` array, which user access tokens do not carry.
+  out.requiredScopesOnUserToken = await client.validateAccessToken(withPkce.result.accessToken, { requiredScopes: ['openid'] });
   out.validAccess = await client.validateAccessToken(withPkce.result.accessToken);
   out.wrongAudience = await client.validateAccessToken(withPkce.result.accessToken, { audience: ['someone-else'] });
   out.garbage = await client.validateAccessToken('not-a-token');
@@ -65,7 +68,7 @@ async function main() {
     postLogoutRedirectUri: 'http://localhost:3000/',
     state: 'bye',
   });
-  const logout = await fetch(logoutUrl, { redirect: 'manual' });
+  const logout = await fetch(logoutUrl, { redirect: 'manual', headers: { cookie: withPkce.cookie } });
   out.logout = { status: logout.status, location: logout.headers.get('location') };
   try {
     await client.refreshAccessToken(refreshed.refreshToken);
