@@ -66,8 +66,11 @@ loginRoutes.get('/login', (req: Request, res: Response) => {
 
 // region login-submit
 function cookie(req: Request, name: string): string {
-    const pair = (req.headers.cookie ?? '').split(';').map(c => c.trim().split('=')).find(([key]) => key === name);
-    return pair?.[1] ?? '';
+    for (const part of (req.headers.cookie ?? '').split(';')) {
+        const [key, ...value] = part.trim().split('=');
+        if (key === name) return value.join('=');
+    }
+    return '';
 }
 
 const same = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
