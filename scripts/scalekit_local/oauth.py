@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from . import directory_sync, faults, pages, webhooks
+from . import directory_sync, faults, hostile_idp, idp_initiated, pages, webhooks
 from .webhooks import login_data
 from .context import Context
 from .store import STANDARD_SCOPES, AuthCode, AuthRequest, Client, User, new_id
@@ -419,7 +419,8 @@ async def idp_submit(request: Request) -> Response:
         store.finish_auth_request(req.id)
         return error_redirect(req, "access_denied", "the user cancelled the login at the identity provider")
     email = (form.get("email") or "").strip().lower()
-    if "@" not in email or email.rsplit("@", 1)[1] not in connection.domains:
+    if "@" not in email or (email.rsplit("@", 1)[1] not in connection.domains
+                            and not hostile_idp.asserts_any_email(store, connection.id)):
         return _idp_page(request, req, connection, email, "This identity provider only signs in users of: "
                          + (", ".join(connection.domains) or "no domains"), 400)
     user = store.provision_user(email, connection.organization_id)
@@ -739,7 +740,7 @@ def build_app(ctx: Context) -> Starlette:
         Route("/ui/social", social_submit, methods=["POST"]),
         Route("/_local/health", local_health),
         Route("/_local/stats", local_stats),
-        *webhooks.routes(), *faults.routes(), *directory_sync.routes(),
+        *webhooks.routes(), *faults.routes(), *directory_sync.routes(), *idp_initiated.routes(),
     ]
     from . import bridge, mcp_as, token_matrix
     routes += mcp_as.ROUTES + bridge.ROUTES + token_matrix.ROUTES

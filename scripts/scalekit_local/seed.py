@@ -88,11 +88,14 @@ def load_seed(path: str | Path | None = None) -> dict[str, Any]:
 
 
 def add_registrations(data: dict, *, redirect_uris=(), post_logout_redirect_uris=(), mcp_resources=(),
-                      mcp_scopes=("todo:read", "todo:write"), mcp_token_issuer: str = "environment") -> dict[str, str]:
+                      mcp_scopes=("todo:read", "todo:write"), mcp_token_issuer: str = "environment",
+                      webhook_urls=()) -> dict[str, str]:
     """Register what the command line names on top of a loaded seed: more redirect URIs for the app
-    client, and an MCP resource per server URL (as registering them in the dashboard would). Returns
-    {mcp server URL: resource id}. The resource id is derived from the URL, so it is the same on
-    every start and tokens issued before a restart stay valid."""
+    client, an MCP resource per server URL and a webhook endpoint per webhook URL (as registering them
+    in the dashboard would). Returns {mcp server URL: resource id}. The resource id and the webhook
+    secret are derived from the URL (the secret also from the app's client secret), so they are the
+    same on every start: tokens issued and secrets copied before a restart stay valid."""
+    import base64
     import hashlib
 
     app = next(c for c in data["clients"] if c["type"] == "environment")
@@ -113,8 +116,19 @@ def add_registrations(data: dict, *, redirect_uris=(), post_logout_redirect_uris
                         "client_id_metadata_documents": True, "token_issuer": mcp_token_issuer}
             resources.append(existing)
         ids[url] = existing["id"]
+    webhooks = data.setdefault("webhooks", [])
+    for url in webhook_urls:
+        _check_uri(url, "--webhook-url")
+        if not any(w["url"] == url for w in webhooks):
+            key = hashlib.sha256(f"webhook\0{url}\0{app['secret']}".encode()).digest()[:24]
+            webhooks.append({"url": url, "secret": "whsec_" + base64.b64encode(key).decode()})
     _check_references(data)
     return ids
+
+
+def webhook_secret(data: dict, url: str) -> str | None:
+    """The signing secret of the webhook endpoint registered for `url` (seed or --webhook-url)."""
+    return next((w.get("secret") for w in data.get("webhooks", []) if w["url"] == url), None)
 
 
 def _check_uri(uri: str, where: str) -> None:

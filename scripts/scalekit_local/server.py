@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import datadir
 from .context import LOOPBACK_NAMES, Context
-from .seed import SeedError, add_registrations, load_seed
+from .seed import SeedError, add_registrations, load_seed, webhook_secret
 from .store import Store
 from .tokens import TokenIssuer
 
@@ -31,7 +31,8 @@ class Environment:
 
     def __init__(self, port: int = 8443, host: str = "127.0.0.1", tls: bool = True, seed_path=None,
                  data_dir=None, auto_login: str | None = None, access_token_ttl: int = 300, persist: bool = False,
-                 redirect_uris=(), post_logout_redirect_uris=(), mcp_resources=(), mcp_token_issuer: str = "environment"):
+                 redirect_uris=(), post_logout_redirect_uris=(), mcp_resources=(), mcp_token_issuer: str = "environment",
+                 webhook_urls=(), hostile_idp_connections=()):
         if host not in LOOPBACK_NAMES:
             raise StartupError(f"--host must be one of {', '.join(LOOPBACK_NAMES)} (the environment is loopback-only)", 2)
         if not 0 <= int(port) <= 65535:
@@ -44,10 +45,18 @@ class Environment:
             # {MCP server URL: resource id} for --mcp-resource; printed as SCALEKIT_RESOURCE_ID
             self.mcp_resource_ids = add_registrations(
                 seed, redirect_uris=redirect_uris, post_logout_redirect_uris=post_logout_redirect_uris,
-                mcp_resources=mcp_resources, mcp_token_issuer=mcp_token_issuer)
+                mcp_resources=mcp_resources, mcp_token_issuer=mcp_token_issuer, webhook_urls=webhook_urls)
         except SeedError as exc:
             raise StartupError(str(exc), 2) from None
+        # printed as SCALEKIT_WEBHOOK_SECRET: the secret of the first --webhook-url
+        self.webhook_secret = webhook_secret(seed, webhook_urls[0]) if webhook_urls else None
         self.store = Store(seed)
+        from . import hostile_idp
+
+        try:
+            hostile_idp.enable(self.store, hostile_idp_connections)
+        except ValueError as exc:
+            raise StartupError(str(exc), 2) from None
         auto_user = None
         if auto_login:
             user = self.store.user_by_email(auto_login)
@@ -95,6 +104,7 @@ class Environment:
             "SCALEKIT_CLIENT_ID": self.client.id,
             "SCALEKIT_CLIENT_SECRET": self.client.secret,
             **resource,
+            **({"SCALEKIT_WEBHOOK_SECRET": self.webhook_secret} if self.webhook_secret else {}),
         }
         if not self.tls:  # http:// needs no CA; printing one would only mislead
             return app

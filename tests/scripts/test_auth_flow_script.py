@@ -49,8 +49,9 @@ CASES = {
                          ("access_denied", "not a member")),
     "wrong_secret": Case(("--redirect-uri", "REDIRECT", "--json"), 3, ("sdk client", "invalid_client"),
                          env="wrong secret"),
-    "no_callback_in_time": Case(("--redirect-uri", "REDIRECT", "--timeout", "1", "--json"), 4,
-                                ("no callback arrived", "within 1 s"), env="shared"),
+    # 3 s, not 1: the SDK client's own calls share --timeout and must finish first on a busy machine
+    "no_callback_in_time": Case(("--redirect-uri", "REDIRECT", "--timeout", "3", "--json"), 4,
+                                ("no callback arrived", "within 3 s"), env="shared"),
     "mcp_unknown_resource": Case(("--local", "--path", "mcp", "--resource-id", "res_70000000000009001", "--json"), 5,
                                  ("is not an MCP resource",)),
     "missing_variables": Case(("--redirect-uri", "REDIRECT", "--json"), 2, ("SCALEKIT_ENVIRONMENT_URL", "not set")),
@@ -148,7 +149,7 @@ def test_waiting_for_the_browser_prints_the_url_and_gives_up_on_time(results):
     run = result(results[0], "no_callback_in_time")
     assert re.search(r"^https://127\.0\.0\.1:\d+/oauth/authorize\?response_type=code&", run.stderr, re.M), run
     login = next(c for c in run.doc["checks"] if c["name"] == "login")
-    assert 1000 <= login["duration_ms"] < 1000 + 1000, run  # waited --timeout, not the 300 s default
+    assert 3000 <= login["duration_ms"] < 3000 + 1000, run  # waited --timeout, not the 300 s default
 
 
 def test_port_in_use_is_a_configuration_error(workdir, local_scalekit):

@@ -137,8 +137,11 @@ def registrations(template: Template, port: int) -> tuple[str, ...]:
     if template.path == "mcp":
         return ("--mcp-resource", base + template.manifest["mcp"]["endpoint"])
     routes = template.manifest["routes"]
-    return ("--redirect-uri", base + routes["callback"],
-            "--post-logout-redirect-uri", base + routes.get("after_logout", "/"))
+    flags = ("--redirect-uri", base + routes["callback"],
+             "--post-logout-redirect-uri", base + routes.get("after_logout", "/"))
+    if "webhook" in routes:  # its signing secret reaches the app as SCALEKIT_WEBHOOK_SECRET
+        flags += ("--webhook-url", base + routes["webhook"])
+    return flags
 
 
 @dataclass

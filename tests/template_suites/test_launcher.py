@@ -45,6 +45,12 @@ def test_registrations_name_the_template_urls(fixture_app):
         "--redirect-uri", "http://localhost:4123/auth/callback", "--post-logout-redirect-uri", "http://localhost:4123/")
 
 
+def test_a_webhook_route_registers_a_webhook_url(fixture_app):
+    """Modular-SSO templates name routes.webhook; the local environment then signs deliveries to it."""
+    fixture_app.manifest["routes"] = {**fixture_app.manifest["routes"], "webhook": "/webhooks/scalekit"}
+    assert launcher.registrations(fixture_app, 4123)[-2:] == ("--webhook-url", "http://localhost:4123/webhooks/scalekit")
+
+
 def test_failing_install_and_start_say_what_happened(fixture_app, local_scalekit, tmp_path, monkeypatch):
     monkeypatch.setattr(launcher, "STAMPS_DIR", tmp_path / "stamps")
     fixture_app.manifest["install"] = ["echo building; exit 7"]

@@ -1,0 +1,97 @@
+// Directory sync: the customer's directory (SCIM, through Scalekit) keeps the app's users current
+// with signed webhooks. Users are created, updated (name, groups, active) and deactivated; directory
+// groups map to the app's roles. A directory only manages users of its own organization's verified
+// domains, like SSO logins.
+import { db, type Organization, row, rows, transaction, type User } from "./db";
+import { scalekit, verifiedDomains } from "./sso";
+
+type Group = { id: string; name: string };
+type DirectoryEvent = { type?: string; occurred_at?: string; organization_id?: string; data?: Record<string, any> };
+
+// region roles
+const GROUP_ROLES: Record<string, string> = { Admins: "admin" }; // directory group name -> app role
+
+const roleFor = (groups: Group[]) => (groups.some((g) => GROUP_ROLES[g.name] === "admin") ? "admin" : "member");
+// endregion roles
+
+export class WebhookRejected extends Error {}
+
+// region webhook
+// The event, if Scalekit signed exactly this body with our secret within the last 5 minutes.
+export function verify(headers: Record<string, string>, rawBody: string): DirectoryEvent {
+  try {
+    // The SDK reads the headers webhook-id, webhook-timestamp and webhook-signature (lower case).
+    scalekit().verifyWebhookPayload(process.env.SCALEKIT_WEBHOOK_SECRET ?? "", headers, rawBody);
+    return JSON.parse(rawBody);
+  } catch {
+    throw new WebhookRejected("invalid webhook signature");
+  }
+}
+
+// Applies one verified event once. A delivery whose webhook-id was seen before is not applied again.
+export async function handle(webhookId: string, event: DirectoryEvent): Promise<string> {
+  const org = row<Organization>("SELECT * FROM organizations WHERE scalekit_organization_id = ?",
+    [event.organization_id ?? event.data?.organization_id ?? null]);
+  const verified = org?.scalekit_organization_id && event.type?.startsWith("organization.directory.user_")
+    ? await verifiedDomains(org.scalekit_organization_id) : new Set<string>();
+  return transaction(() => { // no await below: the whole event applies at once
+    if (row("SELECT 1 AS seen FROM webhook_events WHERE id = ?", [webhookId])) return "duplicate";
+    db().run("INSERT INTO webhook_events (id, received_at) VALUES (?, ?)", [webhookId, Math.floor(Date.now() / 1000)]);
+    if (!org) return "applied";
+    if (event.type === "organization.directory.user_created" || event.type === "organization.directory.user_updated") {
+      applyUser(org, event, { deleted: false, verified });
+    } else if (event.type === "organization.directory.user_deleted") {
+      applyUser(org, event, { deleted: true, verified });
+    } else if (event.type === "organization.directory.group_updated" || event.type === "organization.directory.group_deleted") {
+      applyGroup(org, event, { deleted: event.type.endsWith("deleted") });
+    }
+    return "applied";
+  });
+}
+// endregion webhook
+
+// region apply_user
+function applyUser(org: Organization, event: DirectoryEvent, { deleted, verified }: { deleted: boolean; verified: Set<string> }) {
+  const data = event.data ?? {};
+  const occurredAt = event.occurred_at ?? "";
+  const link = row<{ user_id: number; updated_at: string }>(
+    "SELECT * FROM directory_users WHERE directory_user_id = ?", [data.id ?? null]);
+  if (link && link.updated_at > occurredAt) return; // an older event delivered late
+  let user = link ? row<User>("SELECT * FROM users WHERE id = ?", [link.user_id]) : null;
+  if (!user) {
+    const email = String(data.email ?? "").trim().toLowerCase();
+    if (!email.includes("@") || !verified.has(email.split("@")[1])) return; // not a domain this organization owns
+    user = row<User>("SELECT * FROM users WHERE email = ?", [email]);
+    if (!user) {
+      if (deleted || data.active === false) return;
+      const { lastInsertRowid } = db().run("INSERT INTO users (organization_id, email) VALUES (?, ?)", [org.id, email]);
+      user = row<User>("SELECT * FROM users WHERE id = ?", [Number(lastInsertRowid)])!;
+    }
+    db().run("INSERT OR REPLACE INTO directory_users (directory_user_id, user_id) VALUES (?, ?)", [data.id, user.id]);
+  }
+  if (user.organization_id !== org.id) return; // another customer's user: never touched by this directory
+  const groups: Group[] = deleted ? [] : (data.groups ?? []).map((g: Group) => ({ id: g.id, name: g.name }));
+  const active = !deleted && data.active !== false;
+  const name = data.name || [data.given_name, data.family_name].filter(Boolean).join(" ");
+  db().run("UPDATE users SET name = coalesce(nullif(?, ''), name), role = ?, active = ? WHERE id = ?",
+    [name, roleFor(groups), active ? 1 : 0, user.id]);
+  db().run("UPDATE directory_users SET groups = ?, updated_at = ? WHERE user_id = ?",
+    [JSON.stringify(groups), occurredAt, user.id]);
+  if (!active) db().run("DELETE FROM sessions WHERE user_id = ?", [user.id]); // access ends now
+}
+// endregion apply_user
+
+// A renamed or deleted group changes the roles of the users in it.
+function applyGroup(org: Organization, event: DirectoryEvent, { deleted }: { deleted: boolean }) {
+  const data = event.data ?? {};
+  const linked = rows<{ user_id: number; groups: string }>("SELECT directory_users.* FROM directory_users" +
+    " JOIN users ON users.id = directory_users.user_id WHERE users.organization_id = ?", [org.id]);
+  for (const link of linked) {
+    let groups: Group[] = JSON.parse(link.groups);
+    if (!groups.some((g) => g.id === data.id)) continue;
+    groups = deleted ? groups.filter((g) => g.id !== data.id)
+      : groups.map((g) => (g.id === data.id ? { ...g, name: data.display_name ?? g.name } : g));
+    db().run("UPDATE directory_users SET groups = ? WHERE user_id = ?", [JSON.stringify(groups), link.user_id]);
+    db().run("UPDATE users SET role = ? WHERE id = ?", [roleFor(groups), link.user_id]);
+  }
+}
