@@ -45,7 +45,9 @@ setup_node() {
   [ -d node_modules ] || rm -f "$STAMPS/node"
   if changed node package.json package-lock.json; then
     log "installing Node packages (package-lock.json)"
-    npm ci --no-audit --no-fund --loglevel=error
+    # npm ci empties node_modules first; through a link that would empty another checkout's copy.
+    if [ -L node_modules ]; then npm install --no-audit --no-fund --loglevel=error
+    else npm ci --no-audit --no-fund --loglevel=error; fi
     done_stamp node
   fi
 }

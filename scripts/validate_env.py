@@ -3,7 +3,9 @@
 
 Reads .env (or --env-file) and the process environment, and prints one line per variable:
 SCALEKIT_ENVIRONMENT_URL, SCALEKIT_CLIENT_ID, SCALEKIT_CLIENT_SECRET and, when set,
-SCALEKIT_REDIRECT_URI and SCALEKIT_POST_LOGOUT_REDIRECT_URI. The secret is never printed.
+SCALEKIT_REDIRECT_URI and SCALEKIT_POST_LOGOUT_REDIRECT_URI. With --path mcp, an MCP server's:
+SCALEKIT_ENVIRONMENT_URL, SCALEKIT_RESOURCE_ID, APP_URL, and the client id and secret only when set
+(custom auth, with SCALEKIT_CONNECTION_ID). The secret is never printed.
 """
 from __future__ import annotations
 
@@ -23,15 +25,19 @@ EXAMPLES = """\
   python scripts/validate_env.py
   python scripts/validate_env.py --env-file app/.env
   python scripts/validate_env.py --json
+  python scripts/validate_env.py --path mcp
 """
 
 
 def body(args, report: Report) -> None:
-    cli.load_settings(args, report)
+    cli.load_settings(args, report, variables_for=args.path)
 
 
 def main() -> int:
     parser = cli.make_parser("validate_env.py", __doc__.strip().splitlines()[0], EXAMPLES, network=False)
+    parser.add_argument("--path", choices=("full-stack", "sso", "mcp"), default="full-stack",
+                        help="what the variables are for: an app (full-stack, sso; the default) or an MCP server "
+                             "(mcp: SCALEKIT_RESOURCE_ID and APP_URL, no client secret needed)")
     return cli.run("validate_env", parser, body)
 
 

@@ -34,6 +34,7 @@ OLD_ENV_NAMES = re.compile(r"\bSCALEKIT_(?:ENV_URL|URL|ENVIRONMENT)\b")
 VOCABULARY_EXEMPT = {
     "scripts/scalekit_checks/settings.py": "validate_env.py spots the old names and tells the user to rename them",
     "tests/scripts/test_validate_env_script.py": "tests that validate_env.py spots them",
+    "tests/template_suites/sdk_apps/sdk-django/app.py": "the SDK's Django integration reads its settings under the old name",
 }
 TEXT_SUFFIXES = {
     ".md",

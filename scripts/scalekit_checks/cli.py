@@ -56,10 +56,11 @@ def make_parser(prog: str, description: str, examples: str, network: bool,
     return parser
 
 
-def load_settings(args: argparse.Namespace, report: Report, **local_options):
+def load_settings(args: argparse.Namespace, report: Report, variables_for: str = "full-stack", **local_options):
     """Settings from --local, or from the env file and the process environment, each variable
     checked on its own line. Returns (settings, local environment or None); stops with exit 2
-    when a required value is unusable. `local_options` go to local.start()."""
+    when a required value is unusable. `variables_for`: "mcp" checks an MCP server's variables
+    (settings.check_mcp_server). `local_options` go to local.start()."""
     local_env = None
     if getattr(args, "local", False):
         from . import local
@@ -77,7 +78,7 @@ def load_settings(args: argparse.Namespace, report: Report, **local_options):
                      {"path": loaded.env_file, "trust_variables": loaded.trust_from_file})
             else:
                 c.skip("no .env in the current folder; using the process environment only")
-    usable = settings.check_all(loaded, report, optional=local_env is None)
+    usable = settings.check_all(loaded, report, optional=local_env is None, path=variables_for)
     report.info["environment_url"] = loaded.get(settings.ENV_URL)
     if not usable:
         stop = CheckFailed(Exit.CONFIG, "configuration is not usable")

@@ -9,6 +9,7 @@ connection. Every check line says where its value came from.
 from __future__ import annotations
 
 import ipaddress
+import re
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,10 @@ CLIENT_ID = "SCALEKIT_CLIENT_ID"
 CLIENT_SECRET = "SCALEKIT_CLIENT_SECRET"
 REDIRECT_URI = "SCALEKIT_REDIRECT_URI"
 POST_LOGOUT_URI = "SCALEKIT_POST_LOGOUT_REDIRECT_URI"
-VARIABLES = (ENV_URL, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, POST_LOGOUT_URI)
+RESOURCE_ID = "SCALEKIT_RESOURCE_ID"  # MCP servers
+CONNECTION_ID = "SCALEKIT_CONNECTION_ID"  # MCP servers with their own login (custom auth)
+APP_URL = "APP_URL"  # MCP servers: the public origin; the MCP endpoint is APP_URL + its path
+VARIABLES = (ENV_URL, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, POST_LOGOUT_URI, RESOURCE_ID, CONNECTION_ID, APP_URL)
 # Where requests, grpcio, httpx/OpenSSL, curl and Node look for CA certificates.
 TRUST_VARIABLES = ("REQUESTS_CA_BUNDLE", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", "SSL_CERT_FILE", "CURL_CA_BUNDLE",
                    "NODE_EXTRA_CA_CERTS")
@@ -164,9 +168,10 @@ def _redirect_problem(value: str) -> str | None:
     return None
 
 
-def check_all(settings: Settings, report: Report, optional: bool = True) -> bool:
+def check_all(settings: Settings, report: Report, optional: bool = True, path: str = "full-stack") -> bool:
     """Run one check per variable (the redirect URLs only if `optional`). Normalises the
-    environment URL in place. Returns True if all values are usable."""
+    environment URL in place. Returns True if all values are usable. With path "mcp": the variables
+    of an MCP server instead (check_mcp_server), and the client credentials only when set."""
     report.add_secret(settings.get(CLIENT_SECRET))
     ok = True
 
@@ -189,6 +194,15 @@ def check_all(settings: Settings, report: Report, optional: bool = True) -> bool
             else:
                 settings.values[ENV_URL] = url
                 (c.warn if warning else c.ok)(f"{warning or url} {source(ENV_URL)}", {"value": url})
+
+    if path == "mcp":
+        ok = check_mcp_server(settings, report) and ok
+        if not any(settings.get(n) for n in (CLIENT_ID, CLIENT_SECRET, CONNECTION_ID)):
+            for name in (CLIENT_ID, CLIENT_SECRET):
+                with report.check(name) as c:
+                    c.skip("not needed: an MCP server only verifies tokens (custom auth, which posts users to "
+                           "Scalekit, needs it)")
+            return ok
 
     with report.check(CLIENT_ID) as c:
         value = settings.get(CLIENT_ID)
@@ -226,7 +240,7 @@ def check_all(settings: Settings, report: Report, optional: bool = True) -> bool
         else:
             c.ok(f"set, {len(value)} characters, not shown {source(CLIENT_SECRET)}", {"length": len(value)})
 
-    for name in (REDIRECT_URI, POST_LOGOUT_URI) if optional else ():
+    for name in (REDIRECT_URI, POST_LOGOUT_URI) if optional and path != "mcp" else ():
         with report.check(name) as c:
             value = settings.get(name)
             if not value:
@@ -239,4 +253,64 @@ def check_all(settings: Settings, report: Report, optional: bool = True) -> bool
             else:
                 c.ok(f"{value} {source(name)}; it must be registered exactly in the Scalekit dashboard",
                      {"value": value})
+    return ok
+
+
+RESOURCE_ID_PATTERN = re.compile(r"res_[A-Za-z0-9]+")
+CONNECTION_ID_PATTERN = re.compile(r"conn_[A-Za-z0-9]+")
+
+
+def check_mcp_server(settings: Settings, report: Report) -> bool:
+    """SCALEKIT_RESOURCE_ID, APP_URL and, when set, SCALEKIT_CONNECTION_ID: what an MCP server needs
+    besides SCALEKIT_ENVIRONMENT_URL. Returns True if all values are usable."""
+    ok = True
+
+    def source(name: str) -> str:
+        return f"(from {settings.sources[name]})"
+
+    with report.check(RESOURCE_ID) as c:
+        value = settings.get(RESOURCE_ID)
+        if not value:
+            c.fail(Exit.CONFIG, "not set; register the MCP server in the Scalekit dashboard (MCP servers) and copy "
+                   "its resource id (res_...)")
+            ok = False
+        elif _looks_like_placeholder(value) or not RESOURCE_ID_PATTERN.fullmatch(value):
+            c.fail(Exit.CONFIG, f"{value!r} is not a resource id; it looks like res_ followed by letters and digits")
+            ok = False
+        else:
+            c.ok(f"{value} {source(RESOURCE_ID)}", {"value": value})
+
+    with report.check(APP_URL) as c:
+        value = settings.get(APP_URL)
+        if not value:
+            c.fail(Exit.CONFIG, "not set; the server's public origin, e.g. https://mcp.example.com (or "
+                   "http://localhost:8000): the MCP endpoint is APP_URL + /mcp")
+            ok = False
+        elif urlsplit(value.strip()).path not in ("", "/"):
+            c.fail(Exit.CONFIG, f"{value!r} must be the server's origin without a path; the MCP endpoint is "
+                   "APP_URL + /mcp")
+            ok = False
+        else:
+            url, error, warning = _origin_problem(value)
+            if error:
+                c.fail(Exit.CONFIG, f"{value!r} {error}")
+                ok = False
+            else:
+                settings.values[APP_URL] = url
+                endpoint = f"{url}/mcp"
+                (c.warn if warning else c.ok)(
+                    f"{warning or url} {source(APP_URL)}; the MCP endpoint {endpoint} (or APP_URL + your MCP path) "
+                    "must be the server URL registered for the resource in Scalekit", {"value": url,
+                                                                                       "mcp_endpoint": endpoint})
+
+    with report.check(CONNECTION_ID) as c:
+        value = settings.get(CONNECTION_ID)
+        if not value:
+            c.skip("not set (custom auth only: the connection of the MCP server's own login page)")
+        elif _looks_like_placeholder(value) or not CONNECTION_ID_PATTERN.fullmatch(value):
+            c.fail(Exit.CONFIG, f"{value!r} is not a connection id; it looks like conn_ followed by letters and digits")
+            ok = False
+        else:
+            c.ok(f"{value} {source(CONNECTION_ID)}; custom auth also needs {CLIENT_ID} and {CLIENT_SECRET}",
+                 {"value": value})
     return ok

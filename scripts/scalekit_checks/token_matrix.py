@@ -53,11 +53,13 @@ class Matrix:
 
 def fetch_matrix(env_url: str, kind: str, audience: Sequence[str], scopes: Sequence[str] = (), *,
                  required_scope: str | None = None, issuer: str | None = None, ttl: int | None = None,
+                 subject: str | None = None, client_id: str | None = None,
                  ca_bundle: str | None = None, timeout: float = 10.0) -> Matrix:
     """POST /_local/token-matrix on the environment at env_url. ca_bundle defaults to
     REQUESTS_CA_BUNDLE or SSL_CERT_FILE (what the local environment's env_vars() set)."""
     body: dict[str, Any] = {"kind": kind, "audience": list(audience), "scopes": list(scopes)}
-    for key, value in (("required_scope", required_scope), ("issuer", issuer), ("ttl", ttl)):
+    for key, value in (("required_scope", required_scope), ("issuer", issuer), ("ttl", ttl), ("subject", subject),
+                       ("client_id", client_id)):
         if value is not None:
             body[key] = value
     request = urllib.request.Request(f"{env_url.rstrip('/')}/_local/token-matrix", data=json.dumps(body).encode(),

@@ -108,12 +108,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mcp-token-issuer", choices=["environment", "resource"], default="environment",
                         help="iss of access tokens for --mcp-resource servers: the environment URL (default, as the "
                              "hosted service issues them today) or {environment URL}/resources/{resource id}")
+    parser.add_argument("--mcp-login-url", metavar="URL",
+                        help="custom auth: the --mcp-resource servers keep their own login page at this URL; "
+                             "/oauth/authorize sends the browser there with login_request_id and state, and the "
+                             "connection id the app posts the user to is printed as SCALEKIT_CONNECTION_ID")
     parser.add_argument("--webhook-url", action="append", default=[], metavar="URL",
                         help="register a webhook endpoint for all events at this URL (repeatable); the first one's "
                              "signing secret is printed as SCALEKIT_WEBHOOK_SECRET")
     parser.add_argument("--hostile-idp", action="append", default=[], metavar="CONNECTION_ID",
                         help="let this SSO connection's identity provider assert any email, not only its "
                              "organization's domains (repeatable; for testing an app's account-linking rules)")
+    parser.add_argument("--token-claim", action="append", default=[], metavar="KEY=EXPRESSION",
+                        help="add a custom claim to user access tokens (repeatable), as Dashboard > Token Claims "
+                             "does, e.g. 'plan=organization.metadata.plan ?? \"free\"'")
     parser.add_argument("--env-file", metavar="PATH",
                         help="also write the variables into this dotenv file: only their own lines are replaced or "
                              "added, every other line is kept (a new file gets mode 600)")
@@ -182,8 +189,9 @@ async def serve(args) -> int:
                           data_dir=args.data_dir, auto_login=args.auto_login, access_token_ttl=args.access_token_ttl,
                           persist=args.persist, redirect_uris=args.redirect_uri,
                           post_logout_redirect_uris=args.post_logout_redirect_uri, mcp_resources=args.mcp_resource,
-                          mcp_token_issuer=args.mcp_token_issuer, webhook_urls=args.webhook_url,
-                          hostile_idp_connections=args.hostile_idp)
+                          mcp_token_issuer=args.mcp_token_issuer, mcp_login_url=args.mcp_login_url,
+                          webhook_urls=args.webhook_url, hostile_idp_connections=args.hostile_idp,
+                          token_claims=args.token_claim)
         env.verbose = args.verbose
         for spec in args.fault:
             env.store.faults.add_spec(spec)
@@ -240,6 +248,8 @@ async def serve(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.mcp_login_url and not args.mcp_resource:
+        parser.error("--mcp-login-url needs --mcp-resource (the MCP server that keeps its own login)")
     from .faults import FaultError, FaultRegistry
 
     for spec in args.fault:  # checked before starting: a bad spec exits 2 with one line

@@ -89,12 +89,14 @@ def load_seed(path: str | Path | None = None) -> dict[str, Any]:
 
 def add_registrations(data: dict, *, redirect_uris=(), post_logout_redirect_uris=(), mcp_resources=(),
                       mcp_scopes=("todo:read", "todo:write"), mcp_token_issuer: str = "environment",
-                      webhook_urls=()) -> dict[str, str]:
+                      mcp_login_url: str | None = None, webhook_urls=(), token_claims=()) -> dict[str, str]:
     """Register what the command line names on top of a loaded seed: more redirect URIs for the app
-    client, an MCP resource per server URL and a webhook endpoint per webhook URL (as registering them
-    in the dashboard would). Returns {mcp server URL: resource id}. The resource id and the webhook
-    secret are derived from the URL (the secret also from the app's client secret), so they are the
-    same on every start: tokens issued and secrets copied before a restart stay valid."""
+    client, an MCP resource per server URL, a webhook endpoint per webhook URL and custom access-token
+    claims (`KEY=EXPRESSION`), as registering them in the dashboard would. Returns {mcp server URL:
+    resource id}. The resource id and the webhook secret are derived from the URL (the secret also
+    from the app's client secret), so they are the same on every start: tokens issued and secrets
+    copied before a restart stay valid. With `mcp_login_url` those MCP servers keep their own login
+    page (custom auth, bridge.py), each through a connection id derived the same way."""
     import base64
     import hashlib
 
@@ -106,6 +108,8 @@ def add_registrations(data: dict, *, redirect_uris=(), post_logout_redirect_uris
                 app[key].append(uri)
     ids: dict[str, str] = {}
     resources = data.setdefault("resources", [])
+    if mcp_login_url:
+        _check_uri(mcp_login_url, "--mcp-login-url")
     for url in mcp_resources:
         _check_uri(url, "--mcp-resource")
         existing = next((r for r in resources if url in r["urls"]), None)
@@ -115,7 +119,19 @@ def add_registrations(data: dict, *, redirect_uris=(), post_logout_redirect_uris
                         "scopes": list(mcp_scopes), "dynamic_client_registration": True,
                         "client_id_metadata_documents": True, "token_issuer": mcp_token_issuer}
             resources.append(existing)
+        if mcp_login_url and not existing.get("custom_auth"):
+            number = int(hashlib.sha256(("custom-auth " + url).encode()).hexdigest(), 16) % 10**17
+            existing["custom_auth"] = {"login_url": mcp_login_url, "connection_id": f"conn_{number:017d}"}
         ids[url] = existing["id"]
+    for spec in token_claims:
+        from .token_claims import TokenClaimError, parse
+
+        try:
+            claim = parse(spec)
+        except TokenClaimError as exc:
+            raise SeedError(f"--token-claim {exc}") from None
+        data.setdefault("environment", {}).setdefault("token_claims", []).append(
+            {"key": claim.key, "expression": claim.expression})
     webhooks = data.setdefault("webhooks", [])
     for url in webhook_urls:
         _check_uri(url, "--webhook-url")
@@ -143,6 +159,16 @@ def _check_references(data: dict) -> None:
     _unique(orgs, "external_id", "organizations")
     roles = {r["name"] for r in data.get("roles", [])}
     _unique(data.get("roles", []), "name", "roles")
+
+    from .token_claims import TokenClaimError, make
+
+    claims = data.get("environment", {}).get("token_claims", [])
+    _unique(claims, "key", "environment.token_claims")
+    for claim in claims:
+        try:
+            make(claim["key"], claim["expression"])
+        except TokenClaimError as exc:
+            raise SeedError(f"environment.token_claims: {exc}") from None
 
     clients = data["clients"]
     _unique(clients, "id", "clients")

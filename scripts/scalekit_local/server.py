@@ -32,7 +32,7 @@ class Environment:
     def __init__(self, port: int = 8443, host: str = "127.0.0.1", tls: bool = True, seed_path=None,
                  data_dir=None, auto_login: str | None = None, access_token_ttl: int = 300, persist: bool = False,
                  redirect_uris=(), post_logout_redirect_uris=(), mcp_resources=(), mcp_token_issuer: str = "environment",
-                 webhook_urls=(), hostile_idp_connections=()):
+                 mcp_login_url: str | None = None, webhook_urls=(), hostile_idp_connections=(), token_claims=()):
         if host not in LOOPBACK_NAMES:
             raise StartupError(f"--host must be one of {', '.join(LOOPBACK_NAMES)} (the environment is loopback-only)", 2)
         if not 0 <= int(port) <= 65535:
@@ -45,7 +45,12 @@ class Environment:
             # {MCP server URL: resource id} for --mcp-resource; printed as SCALEKIT_RESOURCE_ID
             self.mcp_resource_ids = add_registrations(
                 seed, redirect_uris=redirect_uris, post_logout_redirect_uris=post_logout_redirect_uris,
-                mcp_resources=mcp_resources, mcp_token_issuer=mcp_token_issuer, webhook_urls=webhook_urls)
+                mcp_resources=mcp_resources, mcp_token_issuer=mcp_token_issuer, mcp_login_url=mcp_login_url,
+                webhook_urls=webhook_urls, token_claims=token_claims)
+            # custom auth (--mcp-login-url): the connection the app posts its user to
+            self.mcp_connection_id = next((r["custom_auth"]["connection_id"] for r in seed.get("resources", [])
+                                           if mcp_login_url and r.get("custom_auth")
+                                           and r["id"] in self.mcp_resource_ids.values()), None)
         except SeedError as exc:
             raise StartupError(str(exc), 2) from None
         # printed as SCALEKIT_WEBHOOK_SECRET: the secret of the first --webhook-url
@@ -99,6 +104,8 @@ class Environment:
         """What an app needs: the three SCALEKIT_* settings (and SCALEKIT_RESOURCE_ID with --mcp-resource)
         and, over TLS, the trust variables."""
         resource = {"SCALEKIT_RESOURCE_ID": next(iter(self.mcp_resource_ids.values()))} if self.mcp_resource_ids else {}
+        if self.mcp_connection_id:
+            resource["SCALEKIT_CONNECTION_ID"] = self.mcp_connection_id
         app = {
             "SCALEKIT_ENVIRONMENT_URL": self.url,
             "SCALEKIT_CLIENT_ID": self.client.id,

@@ -194,6 +194,9 @@ class Store:
             p["provider"]: Provider(p["provider"], p["connection_id"], p.get("enabled", True))
             for p in env.get("providers", [])
         }
+        from .token_claims import make as make_claim
+
+        self.token_claims = [make_claim(c["key"], c["expression"]) for c in env.get("token_claims", [])]
         self.clients: dict[str, Client] = {}
         for c in seed["clients"]:
             self.clients[c["id"]] = Client(

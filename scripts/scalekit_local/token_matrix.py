@@ -10,7 +10,9 @@ Request::
      "scopes": ["todo:read"],                  # scopes the valid token carries (not for id)
      "required_scope": "todo:write",           # optional: adds `missing_scope` (valid token minus this scope)
      "issuer": "resource" | "environment",     # optional, mcp only (default environment: iss = env URL)
-     "ttl": 3600}                              # optional: seconds the valid token lives (60..86400)
+     "ttl": 3600,                              # optional: seconds the valid token lives (60..86400)
+     "subject": "usr_...",                     # optional, not m2m: sub (default: the first seeded user)
+     "client_id": "m2m_..."}                   # optional, mcp only: client_id (default: a new one)
 
 Answer 200::
 
@@ -49,7 +51,7 @@ from starlette.routing import Route
 from .store import new_id
 
 KINDS = ("mcp", "user", "m2m", "id")
-FIELDS = {"kind", "audience", "scopes", "required_scope", "issuer", "ttl"}
+FIELDS = {"kind", "audience", "scopes", "required_scope", "issuer", "ttl", "subject", "client_id"}
 MAX_BODY = 16 * 1024
 DEFAULT_TTL = 3600
 OTHER_ENVIRONMENT = "https://another-env.scalekit.dev"
@@ -130,8 +132,15 @@ def parse(body: Any) -> dict:
     ttl = body.get("ttl", DEFAULT_TTL)
     if isinstance(ttl, bool) or not isinstance(ttl, int) or not 60 <= ttl <= 86400:
         raise BadRequest("ttl must be a whole number of seconds from 60 to 86400")
+    # Two tokens that differ only in `sub` (or only in `client_id`): for tests of per-user state,
+    # such as an MCP session that must stay with the user who opened it.
+    for field, kinds in (("subject", ("mcp", "user", "id")), ("client_id", ("mcp",))):
+        value = body.get(field)
+        if value is not None and (kind not in kinds or not isinstance(value, str) or not 0 < len(value) <= 200):
+            raise BadRequest(f"{field} must be a non-empty string, for kind {' or '.join(kinds)}")
     return {"kind": kind, "audience": list(audience), "scopes": list(dict.fromkeys(scopes)), "required": required,
-            "issuer": issuer or "environment", "ttl": ttl}
+            "issuer": issuer or "environment", "ttl": ttl, "subject": body.get("subject"),
+            "client_id": body.get("client_id")}
 
 
 # ---- claims of the valid token ------------------------------------------------------------------
@@ -150,19 +159,20 @@ def valid_claims(ctx, env_url: str, req: dict, now: int) -> dict:
         return claims
     user = next(iter(store.users.values()))
     org = user.memberships[0].organization_id if user.memberships else None
+    subject = req.get("subject") or user.id
     if kind == "user":
         roles, permissions = store.roles_and_permissions(user, org)
-        claims = {"iss": env_url, "aud": audience, "sub": user.id, "client_id": audience[0], "jti": new_id("tkn"),
+        claims = {"iss": env_url, "aud": audience, "sub": subject, "client_id": audience[0], "jti": new_id("tkn"),
                   "sid": new_id("ses"), "roles": roles, "permissions": permissions, "scope": " ".join(scopes), **times}
     elif kind == "id":
-        claims = {"iss": env_url, "aud": audience, "azp": audience[0], "client_id": audience[0], "sub": user.id,
+        claims = {"iss": env_url, "aud": audience, "azp": audience[0], "client_id": audience[0], "sub": subject,
                   "sid": new_id("ses"), "amr": [store.password_connection_id], "auth_time": now, "email": user.email,
                   "email_verified": user.email_verified, "name": user.display_name, **times}
     else:  # mcp
         resource = next((a for a in audience if a.startswith("res_")), audience[0])
         iss = f"{env_url}/resources/{resource}" if req["issuer"] == "resource" else env_url
-        claims = {"iss": iss, "aud": audience, "sub": user.id, "client_id": new_id("m2m"), "jti": new_id("tkn"),
-                  "sid": new_id("ses"), "scope": " ".join(scopes), **times}
+        claims = {"iss": iss, "aud": audience, "sub": subject, "client_id": req.get("client_id") or new_id("m2m"),
+                  "jti": new_id("tkn"), "sid": new_id("ses"), "scope": " ".join(scopes), **times}
     if org:
         claims["oid"] = org
     return claims

@@ -71,6 +71,10 @@ class TokenIssuer:
         }
         if org_id:
             access["oid"] = org_id
+        if store.token_claims:  # custom claims never override the defaults (token_claims.RESERVED)
+            from .token_claims import resolve
+
+            access.update(resolve(store.token_claims, user, store.organization(org_id), user.membership(org_id)))
         access_token = self.sign(access)
 
         digest = hashlib.sha256(access_token.encode()).digest()

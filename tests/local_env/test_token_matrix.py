@@ -76,6 +76,17 @@ def test_resource_issuer_form(main_env, keys):
 
 
 # ---- the variants -------------------------------------------------------------------------------------
+def test_subject_and_client_id_make_another_user_of_the_same_client(main_env, keys):
+    """What a test of per-user state (an MCP session bound to its user) needs: two valid tokens that
+    differ only in sub."""
+    first = matrix(main_env, "mcp", [RESOURCE, RESOURCE_URL], ["todo:read"])
+    other = fetch_matrix(main_env.url, "mcp", [RESOURCE, RESOURCE_URL], ["todo:read"], ca_bundle=main_env.ca_bundle,
+                         subject="usr_79999999999999998", client_id=first.claims["client_id"])
+    claims = verified(keys, other.token, audience=RESOURCE, issuer=main_env.url)
+    assert claims["sub"] == "usr_79999999999999998" != first.claims["sub"]
+    assert claims["client_id"] == first.claims["client_id"]
+
+
 def test_variant_names_are_the_published_set(main_env):
     with_scope = matrix(main_env, "mcp", [RESOURCE], ["todo:read"], required_scope="todo:read")
     assert [v.name for v in with_scope] == list(VARIANTS)
@@ -173,6 +184,9 @@ def test_sdk_validators_with_every_check_pass_and_weakened_ones_are_caught(main_
     ({"kind": "mcp", "audience": ["res_1"], "ttl": 5}, "ttl must be"),
     ({"kind": "mcp", "audience": ["res_1"], "ttl": True}, "ttl must be"),
     ({"kind": "mcp", "audience": ["res_1"], "scope": "todo:read"}, "unknown field 'scope'"),
+    ({"kind": "m2m", "audience": ["https://x"], "subject": "usr_1"}, "subject must be"),
+    ({"kind": "user", "audience": ["skc_1"], "client_id": "m2m_1"}, "client_id must be"),
+    ({"kind": "mcp", "audience": ["res_1"], "subject": ""}, "subject must be"),
     ([], "must be a JSON object"),
 ])
 def test_bad_requests_get_an_oauth_error(http, body, fragment):

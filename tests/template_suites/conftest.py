@@ -36,3 +36,12 @@ def template_server(local_scalekit_factory, tmp_path_factory):
     yield start
     for server in running.values():
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def start_app(template_server):
+    """Full-stack suites: name -> fullstack.App, each template started once (20-second access tokens,
+    the custom claim `plan`) and shared by every test."""
+    from .fullstack import start
+
+    return lambda name, **options: start(template_server, name, **options)

@@ -135,7 +135,9 @@ def registrations(template: Template, port: int) -> tuple[str, ...]:
     """The local environment's flags that register this template's URLs, as a developer would in the dashboard."""
     base = app_url(port)
     if template.path == "mcp":
-        return ("--mcp-resource", base + template.manifest["mcp"]["endpoint"])
+        mcp = template.manifest["mcp"]
+        custom = ("--mcp-login-url", base + mcp["custom_auth"]["login"]) if mcp.get("custom_auth") else ()
+        return ("--mcp-resource", base + mcp["endpoint"], *custom)
     routes = template.manifest["routes"]
     flags = ("--redirect-uri", base + routes["callback"],
              "--post-logout-redirect-uri", base + routes.get("after_logout", "/"))
