@@ -54,7 +54,7 @@ def mcp_clients() -> Path:
     digest = hashlib.sha256(lock.read_bytes() + (CLIENTS / "package.json").read_bytes()).hexdigest()
     if not (stamp.exists() and stamp.read_text() == digest and INSPECTOR.exists()):
         result = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=CLIENTS,
-                                capture_output=True, text=True, timeout=600)
+                                capture_output=True, text=True, timeout=600, check=False)
         assert result.returncode == 0, f"npm install in {CLIENTS} failed:\n{result.stdout}\n{result.stderr}"
         stamp.parent.mkdir(parents=True, exist_ok=True)
         stamp.write_text(digest)
@@ -81,7 +81,7 @@ def run_ts_client(running: launcher.RunningTemplate, sdk: str) -> subprocess.Com
     url = running.url + mcp["endpoint"]
     return subprocess.run(["node", str(CLIENTS / "ts_client.mjs"), sdk, url, mcp["tool"], mcp["write_tool"],
                            json.dumps(mcp.get("write_args", {}))], env=client_env(running), capture_output=True,
-                          text=True, timeout=CLIENT_TIMEOUT, stdin=subprocess.DEVNULL)
+                          text=True, timeout=CLIENT_TIMEOUT, stdin=subprocess.DEVNULL, check=False)
 
 
 def report(proc: subprocess.CompletedProcess, running: launcher.RunningTemplate) -> str:
@@ -145,7 +145,7 @@ def test_mcp_inspector_cli_logs_in_and_calls_a_tool(mcp_clients, server, name, t
     running = server(name)
     command, env = inspector_command(running, tmp_path)
     proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=CLIENT_TIMEOUT,
-                          stdin=subprocess.DEVNULL)
+                          stdin=subprocess.DEVNULL, check=False)
     identity = inspector_identity(proc, running)
     assert identity["sub"] and identity["client_id"], identity
     assert "Authorization complete" in proc.stderr, report(proc, running)
@@ -195,7 +195,7 @@ def test_inspector_with_chromium_through_the_apps_own_login_page(mcp_clients, se
     browser.chmod(0o755)
     env.update(BROWSER=str(browser), CHROMIUM_LOG=str(tmp_path / "chromium.log"))
     proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=CLIENT_TIMEOUT,
-                          stdin=subprocess.DEVNULL)
+                          stdin=subprocess.DEVNULL, check=False)
     log = (tmp_path / "chromium.log").read_text() if (tmp_path / "chromium.log").exists() else ""
     identity = inspector_identity(proc, running)
     assert identity["sub"], identity
