@@ -17,7 +17,6 @@ login request.
 """
 from __future__ import annotations
 
-import json
 import time
 
 from starlette.requests import Request
@@ -26,6 +25,7 @@ from starlette.routing import Route
 
 from . import mcp_as, pages
 from .oauth import NO_STORE, ctx_of
+from .safe_input import loads_json
 
 MAX_BODY = 16 * 1024
 
@@ -85,7 +85,7 @@ async def user_details(request: Request) -> Response:
                             status_code=401, headers={**NO_STORE, "WWW-Authenticate": 'Bearer realm="scalekit-local"'})
     body = await request.body()
     try:
-        data = json.loads(body) if len(body) <= MAX_BODY else None
+        data = loads_json(body) if len(body) <= MAX_BODY else None
     except ValueError:
         data = None
     if not isinstance(data, dict):

@@ -37,13 +37,13 @@ class Context:
         """The environment URL the caller used: 127.0.0.1 and localhost are both accepted, and
         tokens carry exactly the origin the app was configured with."""
         if host_header:
-            parts = urlsplit(f"//{host_header}")
             try:
-                port = parts.port
-            except ValueError:
-                port = None
-            if parts.hostname in LOOPBACK_NAMES and port == self.port:
-                return f"{self.scheme}://{parts.hostname}:{self.port}"
+                parts = urlsplit(f"//{host_header}")
+                port, hostname = parts.port, parts.hostname
+            except ValueError:  # a broken Host header ("[::1", port 99999) names no issuer of ours
+                port = hostname = None
+            if hostname in LOOPBACK_NAMES and port == self.port:
+                return f"{self.scheme}://{hostname}:{self.port}"
         return self.url
 
     def known_issuers(self) -> set[str]:

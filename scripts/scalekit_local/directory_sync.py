@@ -23,6 +23,7 @@ import time
 from typing import Any
 
 from .records import Directory, DirectoryGroup, DirectoryUser
+from .safe_input import loads_json
 from .webhooks import rfc3339
 
 USER_FIELDS = {"email", "given_name", "family_name", "active", "external_id", "groups", "organization_id", "roles"}
@@ -202,7 +203,7 @@ async def _handle(request, fn):
     body: dict[str, Any] = {}
     if request.method in ("POST", "PATCH"):
         try:
-            body = await request.json()
+            body = loads_json(await request.body())
         except (ValueError, UnicodeDecodeError):
             return _error("the body must be a JSON object", 400)
         if not isinstance(body, dict):

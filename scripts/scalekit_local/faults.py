@@ -44,6 +44,8 @@ from typing import Any
 
 import grpc
 
+from .safe_input import loads_json
+
 ADMIN_PREFIX = "/_local/"
 HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 MAX_DELAY_MS = 600_000
@@ -390,7 +392,7 @@ async def add_fault(request):
 
     try:
         try:
-            body = await request.json()
+            body = loads_json(await request.body())
         except (ValueError, UnicodeDecodeError):
             raise FaultError("the body must be a JSON object") from None
         fault = request.app.state.ctx.store.faults.add(**from_json(body))

@@ -17,6 +17,7 @@ import grpc
 
 from .context import Context
 from .faults import FaultInterceptor
+from .persistence import ChangeInterceptor
 
 log = logging.getLogger("scalekit_local.grpc")
 
@@ -79,7 +80,8 @@ def build_server(ctx: Context, address: str) -> grpc.Server:
     from .services import register_all
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="sk-grpc"),
-                         interceptors=[AuthInterceptor(ctx), FaultInterceptor(ctx)], options=SERVER_OPTIONS)
+                         interceptors=[AuthInterceptor(ctx), FaultInterceptor(ctx), ChangeInterceptor(ctx.store)],
+                         options=SERVER_OPTIONS)
     register_all(server, ctx)
     if server.add_insecure_port(address) == 0:
         raise OSError(f"gRPC server could not listen on {address}")

@@ -24,16 +24,17 @@ with `custom_auth` sends the browser to the app's own login page instead (bridge
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import hmac
 import ipaddress
-import json
 import logging
 import secrets
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
-from urllib.parse import unquote, urlencode, urlsplit
+from urllib.parse import unquote, urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -42,7 +43,9 @@ from starlette.routing import Route
 from . import pages
 from .oauth import (NO_STORE, PKCE_CHALLENGE, PKCE_VERIFIER, OAuthError, Params, check_taken_code, code_user, ctx_of,
                     error_redirect, found_or_page, issuer, json_error, redirect, refresh_scopes_and_user,
-                    request_params, s256, set_session_cookie, submitted_form, with_query)
+                    remember_access_token, request_params, s256, set_session_cookie, submitted_form, with_query)
+from .records import record_consent
+from .safe_input import loads_json, split_url
 from .store import STANDARD_SCOPES, new_id
 
 log = logging.getLogger("scalekit_local.mcp")
@@ -85,6 +88,21 @@ class McpClient:
     secret: str | None = None
     metadata: dict = field(default_factory=dict)
     fetched_at: float = 0.0
+    # Clients created over the management API or the seed (services/resource_clients.py): several
+    # secrets [{"id", "secret", "created_at"}] and their own settings.
+    secrets: list[dict] = field(default_factory=list)
+    description: str = ""
+    scopes: list[str] = field(default_factory=list)
+    custom_claims: dict[str, str] = field(default_factory=dict)
+    expiry: int = 0
+    created_at: float = field(default_factory=time.time)
+
+    def has_secret(self) -> bool:
+        return self.secret is not None or bool(self.secrets)
+
+    def secret_matches(self, candidate: str | None) -> bool:
+        known = ([self.secret] if self.secret is not None else []) + [s["secret"] for s in self.secrets]
+        return bool(candidate) and any(hmac.compare_digest(k.encode(), candidate.encode()) for k in known)
 
 
 @dataclass
@@ -126,6 +144,8 @@ class McpCode:
     expires_at: float
     used: bool = False
     family_id: str | None = None
+    access_jti: str | None = None   # revoked when the code is replayed
+    access_exp: float | None = None
 
 
 class McpState:
@@ -141,8 +161,19 @@ class McpState:
                 connection_id=custom.get("connection_id"), state_ttl=int(custom.get("state_ttl", PENDING_TTL)),
             )
         self.clients: dict[str, McpClient] = {}
+        for r in raw_resources:  # static clients of the seed (ClientService resource clients)
+            for c in r.get("clients", []):
+                self.clients[c["id"]] = McpClient(
+                    id=c["id"], resource_id=r["id"], redirect_uris=list(c.get("redirect_uris", [])),
+                    name=c.get("name", ""), auth_method="client_secret_basic", scopes=list(c.get("scopes", [])),
+                    secrets=[{"id": f"sks_{c['id'].split('_', 1)[1]}", "secret": c["secret"], "created_at": time.time()}])
         self.pending: dict[str, Pending] = {}
         self.codes: dict[str, McpCode] = {}
+        # Expiry queues (oldest first) and lookups, so that nothing scans all pending requests or codes.
+        self._pending_queue: deque[tuple[float, str]] = deque()
+        self._code_queue: deque[tuple[float, str]] = deque()
+        self._by_login_request: dict[str, str] = {}
+        self._by_bridge_state: dict[str, str] = {}
         self.families: dict[str, tuple[str, str]] = {}  # refresh family -> (resource id, resource URL)
 
     def resource_for_url(self, url: str, cimd_only: bool = False) -> Resource | None:
@@ -151,9 +182,22 @@ class McpState:
     def add_pending(self, p: Pending) -> None:
         with self.lock:
             t = time.time()
-            for key in [k for k, v in self.pending.items() if v.expires_at < t - PENDING_TTL]:
-                del self.pending[key]
+            while self._pending_queue and self._pending_queue[0][0] < t - PENDING_TTL:
+                self.finish(self._pending_queue.popleft()[1])
             self.pending[p.id] = p
+            self._pending_queue.append((p.expires_at, p.id))
+            if p.login_request_id:
+                self._by_login_request[p.login_request_id] = p.id
+            if p.bridge_state:
+                self._by_bridge_state[p.bridge_state] = p.id
+
+    def add_code(self, code: McpCode) -> None:
+        with self.lock:
+            t = time.time()
+            while self._code_queue and self._code_queue[0][0] < t - 600:  # kept a while to catch replays
+                self.codes.pop(self._code_queue.popleft()[1], None)
+            self.codes[code.code] = code
+            self._code_queue.append((code.expires_at, code.code))
 
     def get_pending(self, pending_id: str | None) -> Pending | None:
         with self.lock:
@@ -162,16 +206,18 @@ class McpState:
 
     def by_login_request(self, login_request_id: str) -> Pending | None:
         with self.lock:
-            return next((p for p in self.pending.values() if p.login_request_id == login_request_id), None)
+            return self.pending.get(self._by_login_request.get(login_request_id, ""))
 
     def by_bridge_state(self, bridge_state: str) -> Pending | None:
         with self.lock:
-            return next((p for p in self.pending.values()
-                         if p.bridge_state and hmac.compare_digest(p.bridge_state, bridge_state)), None)
+            return self.pending.get(self._by_bridge_state.get(bridge_state, ""))
 
     def finish(self, pending_id: str) -> None:
         with self.lock:
-            self.pending.pop(pending_id, None)
+            p = self.pending.pop(pending_id, None)
+            if p is not None:
+                self._by_login_request.pop(p.login_request_id or "", None)
+                self._by_bridge_state.pop(p.bridge_state or "", None)
 
     def take_code(self, code: str) -> tuple[McpCode | None, str]:
         with self.lock:
@@ -215,7 +261,9 @@ def redirect_uri_problem(uri) -> str | None:
     """Redirect URIs must be https, or http on a loopback host; no fragment (OAuth 2.1, MCP)."""
     if not isinstance(uri, str) or not uri:
         return "redirect URIs must be non-empty strings"
-    parts = urlsplit(uri)
+    parts = split_url(uri)
+    if parts is None:
+        return f"redirect URI {uri!r} is not a well-formed URL (host, port)"
     if parts.fragment or "#" in uri:
         return f"redirect URI {uri!r} must not have a fragment"
     if parts.scheme == "https" and parts.hostname:
@@ -241,7 +289,9 @@ def owns_client(ctx, client_id: str | None) -> bool:
 
 
 def cimd_url_problem(url: str) -> str | None:
-    parts = urlsplit(url)
+    parts = split_url(url)
+    if parts is None:
+        return "a client ID metadata document URL must be a well-formed URL (host, port)"
     if parts.fragment or parts.username or parts.password:
         return "a client ID metadata document URL must not have a fragment or credentials"
     if parts.path in ("", "/"):
@@ -282,19 +332,11 @@ async def resolve_client(ctx, client_id: str) -> tuple[McpClient | None, str]:
 
 
 async def fetch_metadata_document(url: str) -> tuple[dict | None, str]:
-    import httpx
-
+    body, problem = await fetch_bounded(url)
+    if problem:
+        return None, problem
     try:
-        async with httpx.AsyncClient(timeout=CIMD_FETCH_TIMEOUT, follow_redirects=False) as client:
-            response = await client.get(url, headers={"Accept": "application/json"})
-    except httpx.HTTPError as exc:
-        return None, f"fetch failed ({type(exc).__name__}: {exc or 'no answer'})"
-    if response.status_code != 200:
-        return None, f"fetch answered HTTP {response.status_code}"
-    if len(response.content) > CIMD_MAX_BYTES:
-        return None, f"the document is larger than {CIMD_MAX_BYTES} bytes"
-    try:
-        doc = response.json()
+        doc = loads_json(body)
     except ValueError:
         return None, "the document is not JSON"
     if not isinstance(doc, dict):
@@ -314,6 +356,31 @@ async def fetch_metadata_document(url: str) -> tuple[dict | None, str]:
     if "client_secret" in doc:
         return None, "a client ID metadata document must not contain client_secret"
     return doc, ""
+
+
+async def fetch_bounded(url: str) -> tuple[bytes, str]:
+    """(body, "") or (b"", why): one GET that gives up after CIMD_FETCH_TIMEOUT seconds in total (a
+    server dripping bytes cannot extend it) and stops reading past CIMD_MAX_BYTES."""
+    import httpx
+
+    body = bytearray()
+    try:
+        async with asyncio.timeout(CIMD_FETCH_TIMEOUT):
+            async with httpx.AsyncClient(timeout=CIMD_FETCH_TIMEOUT, follow_redirects=False) as client:
+                # identity: a compressed document must not expand past the limit within one read
+                headers = {"Accept": "application/json", "Accept-Encoding": "identity"}
+                async with client.stream("GET", url, headers=headers) as response:
+                    if response.status_code != 200:
+                        return b"", f"fetch answered HTTP {response.status_code}"
+                    async for chunk in response.aiter_raw():
+                        body += chunk
+                        if len(body) > CIMD_MAX_BYTES:
+                            return b"", f"the document is larger than {CIMD_MAX_BYTES} bytes"
+    except TimeoutError:
+        return b"", f"the fetch took longer than {CIMD_FETCH_TIMEOUT:g} s"
+    except (httpx.HTTPError, httpx.InvalidURL, UnicodeError, ValueError) as exc:
+        return b"", f"fetch failed ({type(exc).__name__}: {exc or 'no answer'})"
+    return bytes(body), ""
 
 
 # ---- metadata and registration ---------------------------------------------------------------
@@ -367,7 +434,7 @@ async def register(request: Request) -> Response:
     if len(body) > MAX_REGISTRATION_BYTES:
         return _registration_error("invalid_client_metadata", "the registration request is too large")
     try:
-        meta = json.loads(body or b"null")
+        meta = loads_json(body or b"null")
     except ValueError:
         return _registration_error("invalid_client_metadata", "the registration request must be a JSON object")
     if not isinstance(meta, dict):
@@ -528,12 +595,9 @@ def approve(request: Request, pending: Pending) -> Response:
                    organization_id=pending.organization_id, session_id=pending.session_id,
                    connection_id=pending.connection_id, scopes=pending.scopes, code_challenge=pending.code_challenge,
                    expires_at=time.time() + ctx.code_ttl)
-    with st.lock:
-        st.codes[code.code] = code
-        if len(st.codes) > 1000:
-            for key in [k for k, c in st.codes.items() if c.expires_at < time.time() - 600]:
-                del st.codes[key]
+    st.add_code(code)
     st.finish(pending.id)
+    record_consent(ctx.store, pending.client_id, resource.id, pending.user_id, pending.scopes)
     ctx.store.count("mcp.logins")
     response = redirect(with_query(pending.redirect_uri, {"code": code.code, "state": pending.state,
                                                           "iss": resource_issuer(pending.base, resource)}))
@@ -638,8 +702,8 @@ async def token(request: Request, ctx, params: Params, grant_type: str) -> dict:
         raise OAuthError("invalid_client", problem, 401)
     if params.get("client_id") and params.get("client_id") != client.id:
         raise OAuthError("invalid_request", "client_id in the body does not match the authenticated client")
-    if client.secret is not None:
-        if not secret or not hmac.compare_digest(client.secret.encode(), secret.encode()):
+    if client.has_secret():
+        if not client.secret_matches(secret):
             raise OAuthError("invalid_client", "client authentication failed", 401)
     if params.repeated(("resource",)):
         raise OAuthError("invalid_request", "'resource' was sent more than once")
@@ -661,8 +725,8 @@ def _grant_code(request: Request, ctx, client: McpClient, params: Params) -> dic
     if not PKCE_VERIFIER.match(verifier):
         raise OAuthError("invalid_request", "code_verifier must be 43-128 characters of [A-Za-z0-9-._~]")
     entry, problem = st.take_code(code)
-    if problem == "used" and entry.family_id:  # replay: what the first exchange produced is revoked
-        ctx.store.revoked_families.add(entry.family_id)
+    if problem == "used":  # replay: what the first exchange produced is revoked
+        ctx.store.revoke_grant(entry.family_id, entry.access_jti, entry.access_exp)
     check_taken_code(entry, problem, client.id)
     if (redirect_uri or entry.redirect_uri) != entry.redirect_uri:
         raise OAuthError("invalid_grant", "redirect_uri does not match the authorization request")
@@ -675,6 +739,7 @@ def _grant_code(request: Request, ctx, client: McpClient, params: Params) -> dic
     user = code_user(ctx, entry)
     body = _token_body(request, ctx, client, st.resources[entry.resource_id], entry.resource_url, user,
                        entry.organization_id, entry.session_id, entry.scopes)
+    remember_access_token(entry, body["access_token"])
     if "offline_access" in entry.scopes:
         entry.family_id = new_id("rtf")
         with st.lock:

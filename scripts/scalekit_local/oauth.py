@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import logging
 import re
 import secrets
@@ -317,6 +318,7 @@ def complete_login(request: Request, req: AuthRequest, user: User, connection_id
         org_id = req.organization_id
     if org_id is None or user.membership(org_id) is None:
         org_id = user.memberships[0].organization_id if user.memberships else None
+    store.accept_invitation(user, org_id)
     if session_id is None:
         session_id = store.create_session(user.id, org_id, connection_id).id
     code = AuthCode(
@@ -518,6 +520,13 @@ def check_taken_code(entry, problem: str, client_id: str) -> None:
         raise OAuthError("invalid_grant", "authorization code was issued to another client")
 
 
+def remember_access_token(entry, access_token: str) -> None:
+    """Note which access token a code's exchange issued, so that a replay of the code revokes it."""
+    payload = access_token.split(".")[1]  # we just signed it: no need to verify (and cheaper than PyJWT)
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    entry.access_jti, entry.access_exp = claims.get("jti"), claims.get("exp")
+
+
 def code_user(ctx: Context, entry) -> User:
     user = ctx.store.users.get(entry.user_id)
     if user is None or ctx.store.active_session(entry.session_id) is None:
@@ -564,6 +573,7 @@ def grant_authorization_code(request: Request, ctx: Context, client: Client, par
 
     access, id_token = ctx.tokens.user_tokens(issuer(request), ctx.store, client, user, entry.organization_id,
                                               entry.session_id, entry.connection_id, entry.scopes, entry.nonce)
+    remember_access_token(entry, access)
     body = {"access_token": access, "id_token": id_token, "token_type": "Bearer",
             "expires_in": ctx.tokens.access_token_ttl, "scope": " ".join(entry.scopes)}
     if "offline_access" in entry.scopes:
@@ -601,7 +611,7 @@ def grant_client_credentials(request: Request, ctx: Context, client: Client, par
     else:
         scopes = list(client.scopes)
     body = {"access_token": ctx.tokens.client_token(issuer(request), client, scopes), "token_type": "Bearer",
-            "expires_in": ctx.tokens.access_token_ttl}
+            "expires_in": ctx.tokens.client_ttl(client)}
     if scopes:
         body["scope"] = " ".join(scopes)
     return body
@@ -747,8 +757,17 @@ def build_app(ctx: Context) -> Starlette:
     from . import portal  # management API: admin portal page and admin routes
 
     routes += portal.routes()
+    from . import mailbox  # passwordless emails and invitations, readable at /_local/mailbox
+
+    routes += mailbox.routes()
     app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found, 500: server_error})
     app.state.ctx = ctx
     app.add_middleware(faults.FaultMiddleware)  # inside CollapseSlashes: matches normalised paths
+    from .admin_guard import AdminGuard
+
+    app.add_middleware(AdminGuard)  # /_local/ refuses cross-site requests (admin_guard.py)
+    from .persistence import ChangeMarker
+
+    app.add_middleware(ChangeMarker)  # --persist: compare management objects after a change
     app.add_middleware(CollapseSlashes)
     return app

@@ -2,22 +2,34 @@
 
 What is saved: organizations, users and memberships, connections, domains, directories (users and
 groups), roles, organization roles, permissions, clients (with secrets added over the API),
-organization settings, portal links, sessions, refresh tokens, revoked token families and token
-ids. Login requests and authorization codes are short-lived and are not saved.
+organization settings, portal links, API keys (their digests), passkeys, MCP consents, environment
+connections and settings, sessions, refresh tokens, revoked token families and token ids. Login
+requests, authorization codes, passwordless requests and the mailbox are short-lived and are not
+saved; nor are MCP clients registered at run time.
 
 On start, a state file that already holds state replaces the seeded objects (the seed only fills a
-new file). A background thread writes changed documents every FLUSH_INTERVAL seconds and once more
-on a clean stop, so what changed in the last half second before a crash can be lost.
+new file). A background thread starts a save every FLUSH_INTERVAL seconds and once more on a clean
+stop. Runtime objects (sessions, refresh tokens, revocations), which grow with every login, are
+saved from the store's journal of what changed, so a save costs what changed, not the size of the
+state. Management objects (organizations, users, roles...) are compared with the last save, but only
+after something may have changed them: a gRPC call other than Get/List/Search, an HTTP request that
+is not a read outside the OAuth endpoints (ChangeInterceptor, ChangeMarker), or a user provisioned at
+login. A crash (even `kill -9`) loses at most what was acknowledged in the last half second. The file is created readable by its owner only
+(mode 0600): it holds client secrets, passwords and live refresh tokens.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import logging
+import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
+
+import grpc
 
 from . import records
 from .store import Client, Connection, Membership, Organization, RefreshToken, Role, Session, User
@@ -25,26 +37,36 @@ from .store import Client, Connection, Membership, Organization, RefreshToken, R
 log = logging.getLogger("scalekit_local.persistence")
 
 STATE_FILE = "state.sqlite3"
-FLUSH_INTERVAL = 0.5
+FLUSH_INTERVAL = 0.25  # a save starts this often; with a save's own time, within the 0.5 s promise
 NESTED = {
     (User, "memberships"): Membership,
     (records.Directory, "users"): records.DirectoryUser,
     (records.Directory, "groups"): records.DirectoryGroup,
 }
+# Saved from the store's journal (store.journal: (kind, id) of what changed); they grow with logins.
+JOURNALED: dict[str, tuple[str, type]] = {
+    "session": ("sessions", Session),
+    "refresh_token": ("refresh_tokens", RefreshToken),
+}
+JOURNALED_SETS = {"revoked_family": "revoked_families", "revoked_jti": "revoked_jtis"}
 # kind -> (store attribute, class); every attribute is a dict keyed by the object's id.
 KINDS: dict[str, tuple[str, type]] = {
+    **JOURNALED,
     "organization": ("organizations", Organization),
     "user": ("users", User),
     "connection": ("connections", Connection),
     "role": ("roles", Role),
     "client": ("clients", Client),
-    "session": ("sessions", Session),
-    "refresh_token": ("refresh_tokens", RefreshToken),
     "domain": ("domains", records.Domain),
     "directory": ("directories", records.Directory),
     "permission": ("permissions", records.Permission),
     "portal_link": ("portal_links", records.PortalLink),
     "org_settings": ("org_settings", records.OrgSettings),
+    "api_token": ("api_tokens", records.ApiToken),
+    "passkey": ("passkeys", records.Passkey),
+    "consent": ("consents", records.Consent),
+    "env_connection": ("env_connections", records.EnvConnection),
+    "env_settings": ("env_settings", records.EnvSettings),
 }
 
 
@@ -59,26 +81,54 @@ def _build(cls: type, data: dict[str, Any]):
     return cls(**values)
 
 
-def snapshot(store) -> dict[tuple[str, str], str]:
-    """Every durable object as (kind, id) -> JSON text."""
+def _plain(obj):
+    return obj.__dict__  # dataclasses nested in lists (memberships, directory users); faster than asdict
+
+
+def _doc(obj) -> str:
+    return json.dumps(obj, default=_plain, sort_keys=True)
+
+
+def snapshot(store, journaled: bool = True) -> dict[tuple[str, str], str]:
+    """Every durable object as (kind, id) -> JSON text (without the journaled kinds: journaled=False)."""
     docs: dict[tuple[str, str], str] = {}
     with store.lock:
-        for kind, (attr, _cls) in KINDS.items():
-            for key, obj in getattr(store, attr, {}).items():
-                docs[(kind, key)] = json.dumps(dataclasses.asdict(obj), sort_keys=True)
-        for org_id, roles in getattr(store, "org_roles", {}).items():
-            for name, role in roles.items():
-                docs[("org_role", f"{org_id}/{name}")] = json.dumps(dataclasses.asdict(role), sort_keys=True)
-        for family in store.revoked_families:
-            docs[("revoked_family", family)] = "true"
-        for jti in store.revoked_jtis:
-            docs[("revoked_jti", jti)] = "true"
+        items = [((kind, key), obj) for kind, (attr, _cls) in KINDS.items() if journaled or kind not in JOURNALED
+                 for key, obj in getattr(store, attr, {}).items()]
+        items += [(("org_role", f"{org_id}/{name}"), role)
+                  for org_id, roles in getattr(store, "org_roles", {}).items() for name, role in roles.items()]
+        if journaled:
+            for kind, attr in JOURNALED_SETS.items():
+                docs.update(((kind, key), "true") for key in getattr(store, attr))
+    # Serialise in slices, letting logins take the lock in between: a large state must not stall them.
+    for start in range(0, len(items), 200):
+        with store.lock:
+            docs.update((key, _doc(obj)) for key, obj in items[start:start + 200])
     return docs
+
+
+def journal_changes(store) -> tuple[list[tuple[str, str, str]], list[tuple[str, str]]]:
+    """(rows to write, (kind, id) rows to delete) for what the store's journal names; empties it."""
+    write, delete = [], []
+    with store.lock:
+        changed, store.journal = store.journal, set()
+        for kind, key in changed:
+            if kind in JOURNALED:
+                obj = getattr(store, JOURNALED[kind][0]).get(key)
+                doc = _doc(obj) if obj is not None else None
+            else:
+                doc = "true" if key in getattr(store, JOURNALED_SETS[kind]) else None
+            if doc is None:
+                delete.append((kind, key))
+            else:
+                write.append((kind, key, doc))
+    return write, delete
 
 
 def restore(store, rows: list[tuple[str, str, str]]) -> None:
     """Replace the store's durable objects with saved rows (kind, id, json)."""
     with store.lock:
+        seeded_settings = dict(store.env_settings)  # a file saved before settings existed keeps the seed's
         for attr, _cls in KINDS.values():
             setattr(store, attr, {})
         store.org_roles = {}
@@ -95,6 +145,9 @@ def restore(store, rows: list[tuple[str, str, str]]) -> None:
                 store.revoked_families.add(key)
             elif kind == "revoked_jti":
                 store.revoked_jtis.add(key)
+        for key, settings in seeded_settings.items():
+            store.env_settings.setdefault(key, settings)
+    store.rebuild_indexes()
 
 
 class Persister:
@@ -105,6 +158,7 @@ class Persister:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._write_lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None  # used by the saving thread only (and at stop)
         db = self._connect()
         db.execute("CREATE TABLE IF NOT EXISTS objects (kind TEXT NOT NULL, id TEXT NOT NULL, doc TEXT NOT NULL,"
                    " PRIMARY KEY (kind, id))")
@@ -112,8 +166,15 @@ class Persister:
         db.close()
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=10)
+        # Create the file (and so its -wal and -shm companions, which SQLite gives the same mode)
+        # readable by its owner only, and tighten a file an older version left world-readable.
+        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        for path in (self.path, self.path.with_name(self.path.name + "-wal"), self.path.with_name(self.path.name + "-shm")):
+            if path.exists() and path.stat().st_mode & 0o077:
+                path.chmod(0o600)
+        db = sqlite3.connect(self.path, timeout=10, check_same_thread=False)  # calls are serialised by _write_lock
         db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # durable across a crash of this process (kill -9)
         return db
 
     def load(self) -> bool:
@@ -125,31 +186,44 @@ class Persister:
             self.flush()
             return False
         restore(self.store, rows)
-        self._saved = {(k, i): d for k, i, d in rows}
+        self._saved = {(k, i): d for k, i, d in rows if k not in JOURNALED and k not in JOURNALED_SETS}
         return True
 
     def flush(self) -> int:
         """Write what changed since the last flush; returns the number of rows written or deleted."""
         with self._write_lock:
-            current = snapshot(self.store)
-            changed = [(k, i, d) for (k, i), d in current.items() if self._saved.get((k, i)) != d]
-            gone = [key for key in self._saved if key not in current]
-            if not changed and not gone:
+            write, delete = journal_changes(self.store)
+            current = self._saved
+            if self.store.management_dirty:
+                self.store.management_dirty = False
+                current = snapshot(self.store, journaled=False)
+                write += [(k, i, d) for (k, i), d in current.items() if self._saved.get((k, i)) != d]
+                delete += [key for key in self._saved if key not in current]
+            if not write and not delete:
                 return 0
-            db = self._connect()
-            with db:
-                db.executemany("INSERT OR REPLACE INTO objects (kind, id, doc) VALUES (?, ?, ?)", changed)
-                db.executemany("DELETE FROM objects WHERE kind = ? AND id = ?", gone)
-            db.close()
+            if self._db is None:
+                self._db = self._connect()
+            try:
+                with self._db:
+                    self._db.executemany("INSERT OR REPLACE INTO objects (kind, id, doc) VALUES (?, ?, ?)", write)
+                    self._db.executemany("DELETE FROM objects WHERE kind = ? AND id = ?", delete)
+            except sqlite3.Error:
+                with self.store.lock:  # save these again next time
+                    self.store.management_dirty = True
+                    self.store.journal.update((k, i) for k, i, _ in write if k in JOURNALED or k in JOURNALED_SETS)
+                    self.store.journal.update(key for key in delete if key[0] in JOURNALED or key[0] in JOURNALED_SETS)
+                raise
             self._saved = current
-            return len(changed) + len(gone)
+            return len(write) + len(delete)
 
     def _run(self) -> None:
-        while not self._stop.wait(FLUSH_INTERVAL):
+        while not self._stop.is_set():
+            started = time.monotonic()
             try:
                 self.flush()
             except Exception:  # keep serving; the next flush retries
                 log.exception("saving state to %s failed", self.path)
+            self._stop.wait(max(0.0, FLUSH_INTERVAL - (time.monotonic() - started)))
 
     def start(self) -> None:
         if self._thread is None:
@@ -162,3 +236,50 @@ class Persister:
             self._thread.join(timeout=5)
             self._thread = None
         self.flush()
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+# ---- what may change management objects ----------------------------------------------------------
+READ_RPC_PREFIXES = ("Get", "List", "Search")
+OAUTH_PATHS = ("/oauth/", "/ui/", "/oidc/", "/userinfo", "/keys", "/.well-known/")
+
+
+class ChangeInterceptor(grpc.ServerInterceptor):
+    """gRPC: after any call that is not a read, the next save compares the management objects."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        method = handler_call_details.method.rsplit("/", 1)[-1]
+        if handler is None or handler.unary_unary is None or method.startswith(READ_RPC_PREFIXES):
+            return handler
+        inner, store = handler.unary_unary, self.store
+
+        def marking(request, context):
+            try:
+                return inner(request, context)
+            finally:
+                store.management_changed()
+
+        return grpc.unary_unary_rpc_method_handler(marking, request_deserializer=handler.request_deserializer,
+                                                   response_serializer=handler.response_serializer)
+
+
+class ChangeMarker:
+    """HTTP (ASGI): the same after every request that may change management objects."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            if scope["type"] == "http" and (scope["method"] not in ("GET", "HEAD", "OPTIONS")
+                                            or scope["path"].startswith("/magicLink/")) \
+                    and not scope["path"].startswith(OAUTH_PATHS):
+                scope["app"].state.ctx.store.management_changed()

@@ -12,12 +12,13 @@ domain verification, a link running out).
 from __future__ import annotations
 
 import html
-import json
 import time
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
+
+from .safe_input import loads_json
 
 
 def _store(request: Request):
@@ -75,7 +76,7 @@ async def portal_page(request: Request) -> Response:
 
 async def _json(request: Request) -> dict | Response:
     try:
-        data = json.loads(await request.body() or b"{}")
+        data = loads_json(await request.body() or b"{}")
     except ValueError:
         data = None
     if not isinstance(data, dict):

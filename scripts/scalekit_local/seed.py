@@ -194,6 +194,15 @@ def _check_references(data: dict) -> None:
             raise SeedError(f"environment.providers[{i}].connection_id: {prov['connection_id']!r} is used twice")
         connection_ids.add(prov["connection_id"])
 
+    for key in ("creator", "member"):
+        name = env.get("default_roles", {}).get(key)
+        if name is not None and name not in roles:
+            raise SeedError(f"environment.default_roles.{key}: unknown role {name!r}")
+    for i, app in enumerate(env.get("app_connections", [])):
+        if app["id"] in connection_ids:
+            raise SeedError(f"environment.app_connections[{i}].id: {app['id']!r} is used twice")
+        connection_ids.add(app["id"])
+
     domain_owner: dict[str, str] = {}
     for i, conn in enumerate(data.get("connections", [])):
         if conn["id"] in connection_ids:
@@ -209,11 +218,16 @@ def _check_references(data: dict) -> None:
     resources = data.get("resources", [])
     _unique(resources, "id", "resources")
     resource_urls: set[str] = set()
+    resource_client_ids: set[str] = set()
     for i, res in enumerate(resources):
         for j, url in enumerate(res["urls"]):
             if url in resource_urls:
                 raise SeedError(f"resources[{i}].urls[{j}]: {url!r} belongs to two resources")
             resource_urls.add(url)
+        for j, client in enumerate(res.get("clients", [])):
+            if client["id"] in resource_client_ids:
+                raise SeedError(f"resources[{i}].clients[{j}].id: {client['id']!r} is used twice")
+            resource_client_ids.add(client["id"])
         custom = res.get("custom_auth")
         if custom and custom["connection_id"] in connection_ids:
             raise SeedError(f"resources[{i}].custom_auth.connection_id: {custom['connection_id']!r} is used twice")
@@ -221,13 +235,18 @@ def _check_references(data: dict) -> None:
             connection_ids.add(custom["connection_id"])
 
     users = data.get("users", [])
-    _unique(users, "id", "users")
+    user_ids = _unique(users, "id", "users")
     emails: set[str] = set()
+    passkey_ids: set[str] = set()
     for i, user in enumerate(users):
         email = user["email"].lower()
         if email in emails:
             raise SeedError(f"users[{i}].email: {user['email']!r} is used twice")
         emails.add(email)
+        for j, passkey in enumerate(user.get("passkeys", [])):
+            if passkey["id"] in passkey_ids:
+                raise SeedError(f"users[{i}].passkeys[{j}].id: {passkey['id']!r} is used twice")
+            passkey_ids.add(passkey["id"])
         member_orgs: set[str] = set()
         for j, membership in enumerate(user.get("memberships", [])):
             org = membership["organization_id"]
@@ -239,6 +258,19 @@ def _check_references(data: dict) -> None:
             for k, role in enumerate(membership.get("roles", [])):
                 if role not in roles:
                     raise SeedError(f"users[{i}].memberships[{j}].roles[{k}]: unknown role {role!r}")
+
+    tokens = data.get("api_tokens", [])
+    _unique(tokens, "id", "api_tokens")
+    _unique(tokens, "token", "api_tokens")
+    members = {(u["id"], m["organization_id"]) for u in users for m in u.get("memberships", [])}
+    for i, token in enumerate(tokens):
+        if token["organization_id"] not in org_ids:
+            raise SeedError(f"api_tokens[{i}].organization_id: unknown organization {token['organization_id']!r}")
+        user_id = token.get("user_id")
+        if user_id is not None and user_id not in user_ids:
+            raise SeedError(f"api_tokens[{i}].user_id: unknown user {user_id!r}")
+        if user_id is not None and (user_id, token["organization_id"]) not in members:
+            raise SeedError(f"api_tokens[{i}].user_id: {user_id!r} is not a member of {token['organization_id']!r}")
 
     directories = data.get("directories", [])
     _unique(directories, "id", "directories")

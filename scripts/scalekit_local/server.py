@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import shutil
@@ -131,6 +132,7 @@ class Environment:
 
         from .front import Front
         from .grpc_server import build_server
+        from .header_deadline import HeaderDeadlineProtocol
         from .oauth import build_app
 
         loop = asyncio.get_running_loop()
@@ -153,11 +155,15 @@ class Environment:
 
             config = uvicorn.Config(build_app(self.ctx), uds=http_socket, lifespan="off", access_log=self.verbose,
                                     log_config=None, log_level="info" if self.verbose else "error",
-                                    timeout_keep_alive=30, server_header=False)
+                                    timeout_keep_alive=30, server_header=False, http=HeaderDeadlineProtocol,
+                                    proxy_headers=False)  # clients reach it directly: X-Forwarded-* is theirs
             self._uvicorn = uvicorn.Server(config)
             config.load()
             self._uvicorn.lifespan = config.lifespan_class(config)
             await self._uvicorn.startup()
+            self._front.http_protocol = functools.partial(
+                config.http_protocol_class, config=config, server_state=self._uvicorn.server_state,
+                app_state=self._uvicorn.lifespan.state)
             self._uvicorn_task = asyncio.ensure_future(self._uvicorn.main_loop())
         except BaseException:
             await self.stop()

@@ -3,7 +3,9 @@
 Seeded objects (clients, organizations, connections, users, roles) and runtime objects (pending
 login requests, authorization codes, sessions, refresh-token families, revoked token ids, request
 counters) live here, in memory, behind one lock: HTTP handlers run on the event loop thread and
-gRPC handlers on grpcio's worker threads. Part 2 may put the same methods over SQLite.
+gRPC handlers on grpcio's worker threads. Runtime state is indexed and pruned as it expires, and
+changes are journaled for persistence.py (--persist), so a login costs the same however much state
+has grown.
 """
 from __future__ import annotations
 
@@ -11,12 +13,16 @@ import hmac
 import secrets
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
 SOCIAL_PROVIDERS = ("google", "github", "microsoft", "gitlab", "linkedin", "salesforce")
 STANDARD_SCOPES = ("openid", "profile", "email", "offline_access")
+CODE_REPLAY_WINDOW = 600               # a used or expired code is remembered this long, to catch replays
+ENDED_SESSION_RETENTION = 3600         # an ended session stays visible (GetSession: REVOKED) this long
+SESSION_MAX_AGE = 7 * 24 * 3600        # the absolute session lifetime SessionService reports
+REVOKED_JTI_TTL = 24 * 3600            # a revoked token id whose expiry is unknown is kept this long
 
 
 def new_id(prefix: str) -> str:
@@ -41,6 +47,7 @@ class Client:
     organization_id: str | None = None
     custom_claims: dict[str, str] = field(default_factory=dict)
     description: str = ""
+    expiry: int = 0  # seconds a client_credentials token of this client lives (0: the environment's TTL)
     # Secrets added over the management API: [{"id", "secret", "created_at"}] (services/clients.py).
     secrets: list[dict[str, Any]] = field(default_factory=list)
     created_at: float = field(default_factory=now)
@@ -58,6 +65,7 @@ class Organization:
     slug: str | None = None
     region_code: str = "US"
     metadata: dict[str, str] = field(default_factory=dict)
+    logo_url: str | None = None
     created_at: float = field(default_factory=now)
     updated_at: float = field(default_factory=now)
 
@@ -96,6 +104,11 @@ class Membership:
     roles: list[str] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
     created_at: float = field(default_factory=now)
+    status: str = "ACTIVE"             # | PENDING_INVITE (invited by email, until the user signs in)
+    invite_expires_at: float | None = None
+    resent_at: float | None = None
+    resent_count: int = 0
+    accepted_at: float | None = None
 
 
 @dataclass
@@ -110,6 +123,8 @@ class User:
     external_id: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     memberships: list[Membership] = field(default_factory=list)
+    # Other profile fields the management API stores and returns (locale, phone_number, picture, ...).
+    profile: dict[str, Any] = field(default_factory=dict)
     created_at: float = field(default_factory=now)
     updated_at: float = field(default_factory=now)
 
@@ -155,6 +170,8 @@ class AuthCode:
     expires_at: float
     used: bool = False
     family_id: str | None = None  # refresh-token family created by the exchange, revoked on replay
+    access_jti: str | None = None   # the access token the exchange issued, revoked on replay
+    access_exp: float | None = None
 
 
 @dataclass
@@ -166,6 +183,7 @@ class Session:
     created_at: float = field(default_factory=now)
     active: bool = True
     ended_at: float | None = None
+    client_ids: list[str] = field(default_factory=list)  # clients that got a code in this session
 
 
 @dataclass
@@ -205,6 +223,7 @@ class Store:
                 post_logout_redirect_uris=list(c.get("post_logout_redirect_uris", [])),
                 scopes=list(c.get("scopes", [])), audience=list(c.get("audience", [])),
                 organization_id=c.get("organization_id"), custom_claims=dict(c.get("custom_claims", {})),
+                expiry=int(c.get("expiry", 0)),
             )
         self.roles: dict[str, Role] = {
             r["name"]: Role(r["name"], r.get("display_name", ""), r.get("description", ""), list(r.get("permissions", [])))
@@ -213,7 +232,7 @@ class Store:
         self.organizations: dict[str, Organization] = {
             o["id"]: Organization(
                 id=o["id"], display_name=o["display_name"], external_id=o.get("external_id"), slug=o.get("slug"),
-                region_code=o.get("region_code", "US"), metadata=dict(o.get("metadata", {})),
+                region_code=o.get("region_code", "US"), metadata=dict(o.get("metadata", {})), logo_url=o.get("logo_url"),
             )
             for o in seed.get("organizations", [])
         }
@@ -228,6 +247,7 @@ class Store:
                 id=u["id"], email=u["email"].lower(), password=u.get("password"), given_name=u.get("given_name", ""),
                 family_name=u.get("family_name", ""), name=u.get("name", ""), email_verified=u.get("email_verified", True),
                 external_id=u.get("external_id"), metadata=dict(u.get("metadata", {})),
+                profile={k: u[k] for k in ("locale", "phone_number") if k in u},
                 memberships=[Membership(m["organization_id"], list(m.get("roles", []))) for m in u.get("memberships", [])],
             )
         # Management objects (domains, directories, permissions, portal links, org settings): records.py.
@@ -235,13 +255,23 @@ class Store:
 
         seed_records(self, seed)
         self.resources: list[dict] = [dict(r) for r in seed.get("resources", [])]  # MCP resources: mcp_as.py
-        # Runtime state.
+        # Runtime state. Every change goes through the methods below, which keep the indexes, the
+        # expiry queues (oldest first, so pruning never scans) and the persistence journal current.
         self.auth_requests: dict[str, AuthRequest] = {}
         self.codes: dict[str, AuthCode] = {}
         self.sessions: dict[str, Session] = {}
         self.refresh_tokens: dict[str, RefreshToken] = {}
         self.revoked_families: set[str] = set()
         self.revoked_jtis: set[str] = set()
+        self._user_sessions: dict[str, set[str]] = {}          # user id -> session ids
+        self._session_tokens: dict[str, list[str]] = {}        # session id -> refresh tokens
+        self._request_queue: deque[tuple[float, str]] = deque()  # (expires_at, request id)
+        self._code_queue: deque[tuple[float, str]] = deque()     # (expires_at, code)
+        self._ended_queue: deque[tuple[float, str]] = deque()    # (ended_at, session id)
+        self._session_queue: deque[tuple[float, str]] = deque()  # (created_at, session id)
+        self._jti_queue: deque[tuple[float, str]] = deque()      # (token expiry, revoked jti)
+        self.journal: set[tuple[str, str]] = set()  # (kind, id) changed since the last save (persistence.py)
+        self.management_dirty = True  # management objects may have changed since the last save
         # Event bus + webhook deliveries (webhooks.py: store.events.emit(type, data, organization_id=None))
         # and injected faults (faults.py).
         from .faults import FaultRegistry
@@ -249,6 +279,9 @@ class Store:
 
         self.events = EventBus(endpoints=seed.get("webhooks", []))
         self.faults = FaultRegistry()
+        from .mailbox import Mailbox
+
+        self.mailbox = Mailbox()  # emails the environment would send (mailbox.py)
 
     # ---- seeded objects -------------------------------------------------------------------
     @property
@@ -272,7 +305,7 @@ class Store:
 
     def list_organizations(self) -> list[Organization]:
         with self.lock:
-            return sorted(self.organizations.values(), key=lambda o: (o.created_at, o.id))
+            return sorted(self.organizations.values(), key=lambda o: (-o.created_at, o.id))  # newest first
 
     def connection(self, conn_id: str | None) -> Connection | None:
         return self.connections.get(conn_id or "")
@@ -317,13 +350,21 @@ class Store:
                 role = self.find_role(role.extends, org_id) if role.extends else None
         return out
 
+    def default_roles(self, org_id: str | None, which: str) -> list[str]:
+        """The default creator or member role (RolesService defaults, seed environment.default_roles)."""
+        settings = self.env_settings["environment"]
+        name = settings.default_creator_role if which == "creator" else \
+            settings.org_default_member_roles.get(org_id or "", settings.default_member_role)
+        return [name] if name and self.find_role(name, org_id) else []
+
     def provision_user(self, email: str, organization_id: str | None, given_name: str = "", family_name: str = "") -> User:
         """Just-in-time user for an SSO or social login with an email the seed does not know."""
         with self.lock:
             existing = self.user_by_email(email)
             if existing:
                 if organization_id and existing.membership(organization_id) is None:
-                    existing.memberships.append(Membership(organization_id, ["member"] if "member" in self.roles else []))
+                    existing.memberships.append(Membership(organization_id, self.default_roles(organization_id, "member")))
+                    self.management_changed()
                     self.events.provisioned(existing, organization_id, new_user=False)
                 return existing
             local = email.split("@", 1)[0]
@@ -334,19 +375,30 @@ class Store:
                 org = Organization(id=new_id("org"), display_name=f"{user.display_name}'s workspace")
                 self.organizations[org.id] = org
                 organization_id = org.id
-                roles = ["admin"] if "admin" in self.roles else []
+                roles = self.default_roles(organization_id, "creator")
             else:
-                roles = ["member"] if "member" in self.roles else []
+                roles = self.default_roles(organization_id, "member")
             user.memberships.append(Membership(organization_id, roles))
             self.users[user.id] = user
+            self.management_changed()
             self.events.provisioned(user, organization_id, new_user=True, new_org=self.organizations[organization_id] if personal else None)
             return user
+
+    def accept_invitation(self, user: User, org_id: str | None) -> None:
+        """Signing in to an organization accepts a pending, unexpired invitation to it."""
+        with self.lock:
+            m = user.membership(org_id)
+            if m is not None and m.status == "PENDING_INVITE" and (m.invite_expires_at or 0) >= now():
+                m.status, m.accepted_at = "ACTIVE", now()
+                user.email_verified = True
+                self.management_changed()
 
     # ---- login requests, codes, sessions --------------------------------------------------
     def add_auth_request(self, req: AuthRequest) -> None:
         with self.lock:
-            self._expire()
+            self._prune()
             self.auth_requests[req.id] = req
+            self._request_queue.append((req.expires_at, req.id))
 
     def auth_request(self, req_id: str) -> AuthRequest | None:
         with self.lock:
@@ -361,14 +413,38 @@ class Store:
 
     def create_session(self, user_id: str, org_id: str | None, connection_id: str) -> Session:
         with self.lock:
+            self._prune()
             session = Session(new_id("ses"), user_id, org_id, connection_id)
-            self.sessions[session.id] = session
+            self._add_session(session)
             return session
+
+    def _add_session(self, session: Session) -> None:
+        self.sessions[session.id] = session
+        self._user_sessions.setdefault(session.user_id, set()).add(session.id)
+        self._session_queue.append((session.created_at, session.id))
+        if not session.active:
+            self._ended_queue.append((session.ended_at or session.created_at, session.id))
+        self.journal.add(("session", session.id))
 
     def active_session(self, session_id: str | None) -> Session | None:
         with self.lock:
             session = self.sessions.get(session_id or "")
             return session if session and session.active else None
+
+    def sessions_of(self, user_id: str) -> list[Session]:
+        """The user's sessions, newest first (from the index: no scan of all sessions)."""
+        with self.lock:
+            found = [self.sessions[s] for s in self._user_sessions.get(user_id, ()) if s in self.sessions]
+            return sorted(found, key=lambda s: (-s.created_at, s.id))
+
+    def session_clients(self, session_id: str) -> list[str]:
+        """Client ids that received tokens or codes in a session."""
+        with self.lock:
+            session = self.sessions.get(session_id)
+            ids = set(session.client_ids) if session else set()
+            ids |= {self.refresh_tokens[t].client_id for t in self._session_tokens.get(session_id, ())
+                    if t in self.refresh_tokens}
+            return sorted(ids)
 
     def end_session(self, session_id: str) -> bool:
         """Ends a session and revokes the refresh tokens issued in it."""
@@ -378,15 +454,23 @@ class Store:
                 return False
             session.active = False
             session.ended_at = now()
-            for rt in self.refresh_tokens.values():
-                if rt.session_id == session_id:
-                    self.revoked_families.add(rt.family_id)
+            self._ended_queue.append((session.ended_at, session.id))
+            self.journal.add(("session", session.id))
+            for token in self._session_tokens.get(session_id, ()):
+                rt = self.refresh_tokens.get(token)
+                if rt is not None and rt.family_id not in self.revoked_families:
+                    self.revoke_family(rt.family_id)
             return True
 
     def add_code(self, code: AuthCode) -> None:
         with self.lock:
-            self._expire()
+            self._prune()
             self.codes[code.code] = code
+            self._code_queue.append((code.expires_at, code.code))
+            session = self.sessions.get(code.session_id)
+            if session is not None and code.client_id not in session.client_ids:
+                session.client_ids.append(code.client_id)
+                self.journal.add(("session", session.id))
 
     def take_code(self, code: str) -> tuple[AuthCode | None, str]:
         """Marks a code used. Returns (code, "") or (code-or-None, reason) when it cannot be used."""
@@ -396,22 +480,34 @@ class Store:
                 return None, "unknown"
             if entry.used:
                 # Replay: whatever the first exchange produced is revoked (RFC 6749 section 4.1.2).
-                if entry.family_id:
-                    self.revoked_families.add(entry.family_id)
+                self.revoke_grant(entry.family_id, entry.access_jti, entry.access_exp)
                 return entry, "used"
             entry.used = True
             if entry.expires_at < now():
                 return entry, "expired"
             return entry, ""
 
+    def revoke_grant(self, family_id: str | None, access_jti: str | None, access_exp: float | None = None) -> None:
+        """Revoke what one code exchange issued: its refresh-token family and its access token."""
+        with self.lock:
+            if family_id:
+                self.revoke_family(family_id)
+            if access_jti:
+                self.revoke_jti(access_jti, access_exp)
+
     # ---- refresh tokens -------------------------------------------------------------------
     def issue_refresh_token(self, family_id: str, client_id: str, user_id: str, org_id: str | None,
                             session_id: str, connection_id: str, scopes: list[str]) -> str:
         with self.lock:
             token = "rt_" + secrets.token_urlsafe(32)
-            self.refresh_tokens[token] = RefreshToken(token, family_id, client_id, user_id, org_id, session_id,
-                                                      connection_id, list(scopes))
+            self._add_refresh_token(RefreshToken(token, family_id, client_id, user_id, org_id, session_id,
+                                                 connection_id, list(scopes)))
             return token
+
+    def _add_refresh_token(self, rt: RefreshToken) -> None:
+        self.refresh_tokens[rt.token] = rt
+        self._session_tokens.setdefault(rt.session_id, []).append(rt.token)
+        self.journal.add(("refresh_token", rt.token))
 
     def use_refresh_token(self, token: str, client_id: str) -> tuple[RefreshToken | None, str]:
         """Rotates a refresh token. Reusing a rotated one revokes its whole family."""
@@ -424,20 +520,41 @@ class Store:
             if rt.family_id in self.revoked_families:
                 return None, "refresh token was revoked"
             if rt.rotated:
-                self.revoked_families.add(rt.family_id)
+                self.revoke_family(rt.family_id)
                 self.stats["refresh_reuse_detected"] += 1
                 return None, "refresh token was already used; its token family is now revoked"
             if self.active_session(rt.session_id) is None:
                 return None, "the session of this refresh token has ended"
             rt.rotated = True
+            self.journal.add(("refresh_token", rt.token))
             return rt, ""
 
-    def revoke_jti(self, jti: str) -> None:
+    def revoke_client_refresh_tokens(self, user_id: str, client_id: str) -> None:
+        """Revoke every refresh token the client holds for the user (a revoked consent)."""
+        with self.lock:
+            for session_id in self._user_sessions.get(user_id, ()):
+                for token in self._session_tokens.get(session_id, ()):
+                    rt = self.refresh_tokens.get(token)
+                    if rt is not None and rt.client_id == client_id and rt.family_id not in self.revoked_families:
+                        self.revoke_family(rt.family_id)
+
+    def revoke_family(self, family_id: str) -> None:
+        with self.lock:
+            self.revoked_families.add(family_id)
+            self.journal.add(("revoked_family", family_id))
+
+    def revoke_jti(self, jti: str, expires_at: float | None = None) -> None:
+        """Refuse this access token from now on; forgotten once it would have expired anyway."""
         with self.lock:
             self.revoked_jtis.add(jti)
+            self._jti_queue.append((expires_at or now() + REVOKED_JTI_TTL, jti))
+            self.journal.add(("revoked_jti", jti))
 
     def is_revoked(self, jti: str | None) -> bool:
         return bool(jti) and jti in self.revoked_jtis
+
+    def management_changed(self) -> None:
+        self.management_dirty = True
 
     def count(self, name: str) -> None:
         with self.lock:
@@ -447,11 +564,56 @@ class Store:
         with self.lock:
             return dict(self.stats)
 
-    def _expire(self) -> None:
+    # ---- pruning --------------------------------------------------------------------------
+    def rebuild_indexes(self) -> None:
+        """Indexes and queues from the objects (after persistence.py restored them)."""
+        with self.lock:
+            sessions, tokens, jtis = list(self.sessions.values()), list(self.refresh_tokens.values()), set(self.revoked_jtis)
+            self.sessions, self.refresh_tokens = {}, {}
+            self._user_sessions, self._session_tokens = {}, {}
+            self._ended_queue, self._session_queue, self._jti_queue = deque(), deque(), deque()
+            for session in sorted(sessions, key=lambda s: s.created_at):
+                self._add_session(session)
+            self._ended_queue = deque(sorted(self._ended_queue))
+            for rt in tokens:
+                self._add_refresh_token(rt)
+            for jti in sorted(jtis):
+                self._jti_queue.append((now() + REVOKED_JTI_TTL, jti))
+            self.journal.clear()
+
+    def _prune(self) -> None:
+        """Drop what can no longer be used, oldest first: amortised O(1) per call, never a full scan."""
         t = now()
-        if len(self.codes) > 1000:
-            for key in [k for k, c in self.codes.items() if c.expires_at < t - 600]:
-                del self.codes[key]
-        if len(self.auth_requests) > 1000:
-            for key in [k for k, r in self.auth_requests.items() if r.expires_at < t]:
-                del self.auth_requests[key]
+        while self._request_queue and self._request_queue[0][0] < t:
+            _, req_id = self._request_queue.popleft()
+            req = self.auth_requests.get(req_id)
+            if req is not None and req.expires_at < t:
+                del self.auth_requests[req_id]
+        # Used and expired codes stay a while so that a replay is still recognised (and revokes).
+        while self._code_queue and self._code_queue[0][0] < t - CODE_REPLAY_WINDOW:
+            self.codes.pop(self._code_queue.popleft()[1], None)
+        while self._ended_queue and self._ended_queue[0][0] < t - ENDED_SESSION_RETENTION:
+            self._drop_session(self._ended_queue.popleft()[1])
+        while self._session_queue and self._session_queue[0][0] < t - SESSION_MAX_AGE:
+            self._drop_session(self._session_queue.popleft()[1])
+        while self._jti_queue and self._jti_queue[0][0] < t:
+            jti = self._jti_queue.popleft()[1]
+            self.revoked_jtis.discard(jti)
+            self.journal.add(("revoked_jti", jti))
+
+    def _drop_session(self, session_id: str) -> None:
+        session = self.sessions.pop(session_id, None)
+        if session is None:
+            return
+        self.journal.add(("session", session_id))
+        user_sessions = self._user_sessions.get(session.user_id)
+        if user_sessions is not None:
+            user_sessions.discard(session_id)
+            if not user_sessions:
+                del self._user_sessions[session.user_id]
+        for token in self._session_tokens.pop(session_id, ()):
+            rt = self.refresh_tokens.pop(token, None)
+            self.journal.add(("refresh_token", token))
+            if rt is not None and rt.family_id in self.revoked_families:
+                self.revoked_families.discard(rt.family_id)  # nothing of the family is left to refuse
+                self.journal.add(("revoked_family", rt.family_id))

@@ -40,10 +40,14 @@ class TokenIssuer:
         issued = int(time.time())
         return {"iat": issued, "nbf": issued, "exp": issued + ttl}
 
+    def client_ttl(self, client: Client) -> int:
+        """Lifetime of a client_credentials token: the client's own expiry, else the environment's."""
+        return client.expiry or self.access_token_ttl
+
     def client_token(self, issuer: str, client: Client, scopes: list[str]) -> str:
         claims: dict[str, Any] = {
             "iss": issuer, "sub": client.id, "client_id": client.id, "jti": new_id("tkn"),
-            **self._times(self.access_token_ttl),
+            **self._times(self.client_ttl(client)),
         }
         if client.audience:
             claims["aud"] = list(client.audience)
@@ -52,8 +56,10 @@ class TokenIssuer:
         # M2M tokens carry the granted scopes as a `scopes` array and no `scope` string
         # (authenticate/m2m/api-auth-quickstart.mdx); the token response has the string.
         claims["scopes"] = list(scopes)
-        for key, value in client.custom_claims.items():
-            claims.setdefault(key, value)
+        if client.custom_claims:
+            # Nested, as Scalekit shows an M2M token's claims (developer-docs reference/interceptors/
+            # triggers.mdx, PRE_M2M_TOKEN_CREATION: claims.custom_claims holds the client's custom claims).
+            claims["custom_claims"] = dict(client.custom_claims)
         return self.sign(claims)
 
     def user_tokens(self, issuer: str, store: Store, client: Client, user: User, org_id: str | None,

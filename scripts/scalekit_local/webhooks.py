@@ -54,6 +54,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from .safe_input import loads_json
+
 log = logging.getLogger("scalekit_local.webhooks")
 
 DEFAULT_ENVIRONMENT_ID = "env_70000000000000000"
@@ -397,7 +399,7 @@ def _bus(request):
 
 async def _json_body(request) -> dict:
     try:
-        body = await request.json()
+        body = loads_json(await request.body())
     except (ValueError, UnicodeDecodeError):
         raise ValueError("the body must be a JSON object") from None
     if not isinstance(body, dict):

@@ -78,7 +78,8 @@ def test_users_roles_sessions_m2m(run):
 
     m2m = out["m2m"]
     assert m2m["plainSecret"] is True and m2m["token"] == 200
-    assert m2m["claims"] == [True, ACME_ORG, ["billing:read"], ["https://billing.acme.test"], "finance"]
+    # custom claims nested under custom_claims, none at the top level (reference/interceptors/triggers.mdx)
+    assert m2m["claims"] == [True, ACME_ORG, ["billing:read"], ["https://billing.acme.test"], "finance", None]
     assert m2m["got"] == "Billing sync" and m2m["listed"] is True and m2m["updated"] == "Billing sync v2"
     assert m2m["oldSecret"] == "invalid_client" and m2m["newSecret"] == 200
 
@@ -102,7 +103,7 @@ def test_typed_errors(run):
     assert errors["userBadEmail"] == err(bad, "INVALID_EMAIL", 400)
     assert errors["userBadRole"] == err(bad, "ROLE_NOT_FOUND", 400)
     assert errors["userGone"] == err(not_found, "USER_NOT_FOUND", 404)
-    assert errors["roleDuplicate"] == err(conflict, "ROLE_ALREADY_EXISTS", 409)
+    assert errors["roleDuplicate"] == err(bad, "INVALID_ARGUMENT", 400)  # "duplicate key not allowed" (issue #14)
     assert errors["roleMissing"] == err(not_found, "ROLE_NOT_FOUND", 404)
     assert errors["permMissing"] == err(not_found, "PERMISSION_NOT_FOUND", 404)
     assert errors["roleBadName"] == err(bad, "INVALID_ARGUMENT", 400)

@@ -134,7 +134,7 @@ def test_admin_portal_link_page_is_single_use_and_expires(sk, env, http):
     used = http.get(link.location.removeprefix(env.url))
     assert used.status_code == 410 and "already used" in used.text and "Acme Inc" not in used.text
     fresh = sk.organization.generate_portal_link(ACME_ORG)
-    assert http.post(f"/_local/portal-links/{fresh.id}/expire").status_code == 200
+    assert http.post(f"/_local/portal-links/{fresh.id}/expire", json={}).status_code == 200
     expired = http.get(fresh.location.removeprefix(env.url))
     assert expired.status_code == 410 and "expired" in expired.text and "Acme Inc" not in expired.text
     assert http.get("/magicLink/lnk_unknown").status_code == 404
@@ -179,7 +179,7 @@ def test_domains(sk, http):
 
     # Verified organization domains route SSO: the org's connection now owns the domain.
     assert sk.connection.list_connections_by_domain("globex-labs.test")[0].connections[0].id == GLOBEX_OIDC
-    assert http.post(f"/_local/domains/{dom.id}/verify").json()["verification_status"] == "VERIFIED"
+    assert http.post(f"/_local/domains/{dom.id}/verify", json={}).json()["verification_status"] == "VERIFIED"
     assert "globex-labs.test" in sk.connection.get_connection(GLOBEX_ORG, GLOBEX_OIDC)[0].connection.domains[1].domain
 
     raises("ScalekitConflictException", "DOMAIN_ALREADY_EXISTS", sk.domain.create_domain, GLOBEX_ORG, "globex-labs.test")
@@ -306,9 +306,12 @@ def test_roles_and_permissions(sk):
     assert "acme_auditor" in [r.name for r in sk.roles.list_organization_roles(ACME_ORG)[0].roles]
     assert "acme_auditor" not in [r.name for r in sk.roles.list_organization_roles(GLOBEX_ORG)[0].roles]
 
-    raises("ScalekitConflictException", "ROLE_ALREADY_EXISTS", sk.roles.create_role, CreateRole(name="analyst"))
-    raises("ScalekitConflictException", "PERMISSION_ALREADY_EXISTS", sk.permissions.create_permission,
-           CreatePermission(name="reports:read"))
+    # The hosted service's answer to a duplicate name (issue #14): INVALID_ARGUMENT "duplicate key not allowed".
+    dup = raises("ScalekitBadRequestException", "INVALID_ARGUMENT", sk.roles.create_role, CreateRole(name="analyst"))
+    assert "duplicate key not allowed" in str(dup)
+    dup = raises("ScalekitBadRequestException", "INVALID_ARGUMENT", sk.permissions.create_permission,
+                 CreatePermission(name="reports:read"))
+    assert "duplicate key not allowed" in str(dup)
     raises("ScalekitBadRequestException", "INVALID_ARGUMENT", sk.roles.create_role, CreateRole(name="has space"))
     raises("ScalekitNotFoundException", "ROLE_NOT_FOUND", sk.roles.get_role, "nobody")
     raises("ScalekitNotFoundException", "PERMISSION_NOT_FOUND", sk.permissions.get_permission, "nothing:here")
@@ -387,7 +390,10 @@ def test_m2m_clients_work_at_the_token_endpoint(sk, env, http):
     assert resp.status_code == 200, resp.text
     c = claims(resp.json()["access_token"])
     assert c["sub"] == client_id and c["oid"] == ACME_ORG and c["scopes"] == ["exports:read"]
-    assert c["aud"] == ["https://api.acme.test"] and c["tier"] == "gold"
+    # Custom claims are nested (developer-docs reference/interceptors/triggers.mdx, PRE_M2M_TOKEN_CREATION).
+    assert c["aud"] == ["https://api.acme.test"] and c["custom_claims"] == {"tier": "gold"} and "tier" not in c
+    assert resp.json()["expires_in"] == 3600 == c["exp"] - c["iat"]  # the documented default expiry
+    assert created.client.expiry == 3600
 
     got = sk.m2m_client.get_organization_client(ACME_ORG, client_id)[0].client
     assert got.name == "Nightly export" and not got.secrets[0].plain_secret  # shown once, at creation

@@ -38,7 +38,7 @@ def check_flow(out: dict, url: str) -> None:
     assert out["refreshAfterLogout"] == "rejected"
     assert out["clientToken"] == {"valid": True}
     assert out["getOrganization"] == {"id": ACME_ORG, "displayName": "Acme Inc", "externalId": "acme"}
-    assert out["listOrganization"] == {"ids": [ACME_ORG, GLOBEX_ORG], "totalSize": 2}
+    assert out["listOrganization"] == {"ids": [GLOBEX_ORG, ACME_ORG], "totalSize": 2}  # newest first (issue #14)
     assert out["notFound"] == {"raised": True, "name": "ScalekitNotFoundException", "isNotFound": True,
                                "errorCode": "ORGANIZATION_NOT_FOUND", "httpStatus": 404}
 

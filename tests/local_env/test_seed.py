@@ -66,6 +66,20 @@ def test_default_seed_has_what_the_docs_promise():
      "connections[0].type: 'LDAP' is not one of: SAML, OIDC"),
     ("version: 1\nclients:\n  - {id: skc_123456, secret: s3cret-s3cret, type: environment, redirect_uris: [not a url]}\n",
      "clients[0].redirect_uris[0]: 'not a url' does not have the expected form"),
+    # Keys added for issue #14: references are checked too.
+    ("version: 1\nclients:\n" + GOOD_CLIENT + "organizations:\n  - {id: org_1234567, display_name: A}\n"
+     "users:\n  - {id: usr_1234567, email: a@b.test}\n"
+     "api_tokens:\n  - {token: test_apikey_aaaaaaaaaaaaaaaaaaaa, organization_id: org_1234567, user_id: usr_1234567}\n",
+     "api_tokens[0].user_id: 'usr_1234567' is not a member of 'org_1234567'"),
+    ("version: 1\nclients:\n" + GOOD_CLIENT + "api_tokens:\n  - {token: short, organization_id: org_1234567}\n",
+     "api_tokens[0].token: 'short' is too short"),
+    ("version: 1\nenvironment: {default_roles: {member: boss}}\nclients:\n" + GOOD_CLIENT,
+     "environment.default_roles.member: unknown role 'boss'"),
+    ("version: 1\nenvironment: {passwordless: {type: SMS}}\nclients:\n" + GOOD_CLIENT,
+     "environment.passwordless.type: 'SMS' is not one of: OTP, LINK, LINK_OTP"),
+    ("version: 1\nclients:\n" + GOOD_CLIENT + "users:\n  - {id: usr_1234567, email: a@b.test, passkeys: [{id: pk_123456}]}\n"
+     "  - {id: usr_7654321, email: c@b.test, passkeys: [{id: pk_123456}]}\n",
+     "users[1].passkeys[0].id: 'pk_123456' is used twice"),
     ("version: 1\nclients: [\n", "not valid YAML (line"),
     ("- just\n- a list\n", "must be a mapping"),
 ])

@@ -1,6 +1,9 @@
 """ClientService, organization (M2M) clients: a created client's id and plain secret work at
-/oauth/token (client_credentials) straight away, with its scopes, audience and custom claims.
-The resource-client RPCs (MCP, DCR) belong in this module too; they answer UNIMPLEMENTED for now."""
+/oauth/token (client_credentials) straight away, with its scopes, audience, custom claims (nested
+under `custom_claims` in the token) and expiry (token lifetime in seconds, 3600 when not given, as
+documented in developer-docs authenticate/m2m/api-auth-quickstart.mdx). Lists are newest first.
+The resource and resource-client RPCs (MCP servers, their clients, secrets and user consents) are
+in resource_clients.py."""
 from __future__ import annotations
 
 import secrets
@@ -10,6 +13,9 @@ import grpc
 from ..store import Client, new_id, now
 from . import servicer
 from ._util import invalid, not_found, paginate, require_org, ts
+from .resource_clients import ResourceClients
+
+DEFAULT_EXPIRY = 3600
 
 MAX_SECRETS = 5
 SCOPE_CHARS = set("!#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`abcdefghijklmnopqrstuvwxyz{|}~")
@@ -31,7 +37,7 @@ def register(server: grpc.Server, ctx) -> None:
         return pb.M2MClient(
             client_id=c.id, secrets=[secret_message(s) for s in c.secrets], name=c.name, description=c.description,
             organization_id=c.organization_id or "", create_time=ts(c.created_at), update_time=ts(c.created_at),
-            scopes=c.scopes, audience=c.audience,
+            scopes=c.scopes, audience=c.audience, expiry=c.expiry,
             custom_claims=[pb.CustomClaim(key=k, value=v) for k, v in c.custom_claims.items()],
         )
 
@@ -62,6 +68,10 @@ def register(server: grpc.Server, ctx) -> None:
                     invalid(context, f"custom claim key {claim.key!r} is empty or reserved")
                 claims[claim.key] = claim.value
             c.custom_claims = claims
+        if spec.expiry < 0:
+            invalid(context, "expiry must not be negative")
+        if creating or spec.expiry:
+            c.expiry = spec.expiry or DEFAULT_EXPIRY
 
     def find(context, org_id, client_id):
         require_org(context, store, org_id)
@@ -70,7 +80,7 @@ def register(server: grpc.Server, ctx) -> None:
             not_found(context, "CLIENT_NOT_FOUND", f"client {client_id} not found in organization {org_id}")
         return c
 
-    class Clients:
+    class Clients(ResourceClients):
         def CreateOrganizationClient(self, request, context):
             org = require_org(context, store, request.organization_id)
             c = Client(id=new_id("m2morg"), secret="", type="m2m", organization_id=org.id)
@@ -89,7 +99,7 @@ def register(server: grpc.Server, ctx) -> None:
             with store.lock:
                 clients = sorted((c for c in store.clients.values()
                                   if c.type == "m2m" and c.organization_id == request.organization_id),
-                                 key=lambda c: (c.created_at, c.id))
+                                 key=lambda c: (-c.created_at, c.id))
                 page, nxt, prev = paginate(context, clients, request.page_size, request.page_token)
                 return pb.ListOrganizationClientsResponse(clients=[message(c) for c in page], total_size=len(clients),
                                                           next_page_token=nxt, prev_page_token=prev)
@@ -122,5 +132,6 @@ def register(server: grpc.Server, ctx) -> None:
                 c.secrets = [s for s in c.secrets if s["id"] != request.secret_id]
             return Empty()
 
+    Clients.setup(ctx, pb, secret_message)
     impl = servicer(pb_grpc.ClientServiceServicer, Clients)
     pb_grpc.add_ClientServiceServicer_to_server(impl(), server)

@@ -1,12 +1,18 @@
-"""ConnectionService: the organizations' enterprise SSO connections (the ones /oauth/authorize routes to)."""
+"""ConnectionService: the organizations' enterprise SSO connections (the ones /oauth/authorize routes to),
+and the environment's own connections: the social login providers and the password connection of the
+seed, plus connections created with CreateEnvironmentConnection (or seeded as
+`environment.app_connections`); ListAppConnections lists those flagged is_app, newest first, at most
+30 per page, filtered by provider and by a 3 to 100 character query on name or provider."""
 from __future__ import annotations
 
 import grpc
 
-from ..records import sync_connection_domains
-from ..store import Connection, new_id
+from ..records import EnvConnection, sync_connection_domains
+from ..store import Connection, new_id, now
 from . import servicer
-from ._util import invalid, not_found, require_org, ts
+from ._util import invalid, not_found, paginate, require_org, ts
+
+MAX_APP_PAGE_SIZE = 30
 
 
 def register(server: grpc.Server, ctx) -> None:
@@ -59,7 +65,87 @@ def register(server: grpc.Server, ctx) -> None:
             not_found(context, "CONNECTION_NOT_FOUND", f"connection {request.id} not found in organization {request.organization_id}")
         return conn
 
+    def env_connections() -> list[EnvConnection]:
+        """Built-in (password, social providers) and created environment connections."""
+        built_in = [EnvConnection(id=store.password_connection_id, type="PASSWORD", provider="CONNECTION_PROVIDER_UNSPECIFIED",
+                                  provider_key="password", key_id="password", is_login=True, is_app=False,
+                                  ui_button_title="Email and password")]
+        built_in += [EnvConnection(id=p.connection_id, type="OAUTH", provider=p.provider.upper(), provider_key=p.provider,
+                                   key_id=p.provider, is_login=True, is_app=False, enabled=p.enabled,
+                                   ui_button_title=f"Sign in with {p.provider.title()}") for p in store.providers.values()]
+        return built_in + sorted(store.env_connections.values(), key=lambda c: (-c.created_at, c.id))
+
+    def env_full(c: EnvConnection):
+        msg = pb.Connection(id=c.id, provider=pb.ConnectionProvider.Value(c.provider), type=pb.ConnectionType.Value(c.type),
+                            status=pb.COMPLETED, enabled=c.enabled, ui_button_title=c.ui_button_title,
+                            create_time=ts(c.created_at), update_time=ts(c.updated_at), provider_key=c.provider_key,
+                            key_id=c.key_id)
+        return msg
+
+    def env_listed(c: EnvConnection):
+        return pb.ListConnection(id=c.id, provider=pb.ConnectionProvider.Value(c.provider), type=pb.ConnectionType.Value(c.type),
+                                 status=pb.COMPLETED, enabled=c.enabled, ui_button_title=c.ui_button_title,
+                                 provider_key=c.provider_key, key_id=c.key_id, created_at=ts(c.created_at))
+
+    def find_env(context, connection_id):
+        if not connection_id:
+            invalid(context, "connection_id is required")
+        conn = next((c for c in env_connections() if c.id == connection_id), None)
+        if conn is None:
+            not_found(context, "CONNECTION_NOT_FOUND", f"environment connection {connection_id} not found")
+        return conn
+
     class Connections:
+        def GetEnvironmentConnection(self, request, context):
+            with store.lock:
+                return pb.GetConnectionResponse(connection=env_full(find_env(context, request.connection_id)))
+
+        def CreateEnvironmentConnection(self, request, context):
+            spec = request.connection
+            if not spec.type:
+                invalid(context, "connection.type is required")
+            flags = request.flags if request.HasField("flags") else pb.Flags(is_app=True)
+            conn = EnvConnection(id=new_id("conn"), type=pb.ConnectionType.Name(spec.type),
+                                 provider=pb.ConnectionProvider.Name(spec.provider), provider_key=spec.provider_key,
+                                 key_id=spec.key_id if spec.HasField("key_id") else spec.provider_key,
+                                 is_login=flags.is_login, is_app=flags.is_app or not flags.is_login,
+                                 ui_button_title=spec.provider_key.title())
+            with store.lock:
+                store.env_connections[conn.id] = conn
+                return pb.CreateConnectionResponse(connection=env_full(conn))
+
+        def UpdateEnvironmentConnection(self, request, context):
+            spec = request.connection
+            with store.lock:
+                conn = find_env(context, request.connection_id)
+                if conn.id not in store.env_connections:
+                    invalid(context, "the password and social login connections are configured in the seed")
+                if spec.HasField("ui_button_title"):
+                    conn.ui_button_title = spec.ui_button_title.value
+                if spec.HasField("key_id"):
+                    conn.key_id = spec.key_id
+                if spec.provider_key:
+                    conn.provider_key = spec.provider_key
+                conn.updated_at = now()
+                return pb.UpdateConnectionResponse(connection=env_full(conn))
+
+        def ListAppConnections(self, request, context):
+            if request.page_size > MAX_APP_PAGE_SIZE:
+                invalid(context, f"page_size must be at most {MAX_APP_PAGE_SIZE}")
+            query = request.query.strip().lower() if request.HasField("query") else ""
+            if request.HasField("query") and not 3 <= len(query) <= 100:
+                invalid(context, "query must be 3 to 100 characters")
+            with store.lock:
+                conns = [c for c in env_connections() if c.is_app]
+            if request.HasField("provider") and request.provider:
+                conns = [c for c in conns if c.provider_key.lower() == request.provider.lower()
+                         or c.provider == request.provider.upper()]
+            if query:
+                conns = [c for c in conns if query in c.key_id.lower() or query in c.provider_key.lower()]
+            page, nxt, prev = paginate(context, conns, request.page_size, request.page_token)
+            return pb.ListAppConnectionsResponse(connections=[env_listed(c) for c in page], next_page_token=nxt,
+                                                 prev_page_token=prev, total_size=len(conns))
+
         def GetConnection(self, request, context):
             return pb.GetConnectionResponse(connection=full(find(request, context)))
 

@@ -1,10 +1,14 @@
-"""DirectoryService: seeded SCIM directories with their users and groups (read-only, plus enable/disable)."""
+"""DirectoryService: SCIM directories with their users and groups. Seeded or created here (a new
+directory starts disabled, with no users or groups, until it is enabled and /_local/directories/...
+pushes users); list, get, enable, disable, delete."""
 from __future__ import annotations
 
 import grpc
 
+from ..records import Directory
+from ..store import new_id
 from . import servicer
-from ._util import not_found, paginate, require_org, ts
+from ._util import invalid, not_found, paginate, require_org, ts
 
 
 def register(server: grpc.Server, ctx) -> None:
@@ -58,6 +62,28 @@ def register(server: grpc.Server, ctx) -> None:
         return items
 
     class Directories:
+        def CreateDirectory(self, request, context):
+            org = require_org(context, store, request.organization_id)
+            spec = request.directory
+            kind = pb.DirectoryType.Name(spec.directory_type) if spec.directory_type else "SCIM"
+            if kind != "SCIM":
+                invalid(context, f"directory_type {kind} is not supported here (SCIM only)")
+            if not spec.directory_provider:
+                invalid(context, "directory_provider is required")
+            d = Directory(id=new_id("dir"), organization_id=org.id, name=f"{pb.DirectoryProvider.Name(spec.directory_provider).title()} directory",
+                          provider=pb.DirectoryProvider.Name(spec.directory_provider), directory_type=kind, enabled=False)
+            with store.lock:
+                store.directories[d.id] = d
+                return pb.CreateDirectoryResponse(directory=message(d))
+
+        def DeleteDirectory(self, request, context):
+            from google.protobuf.empty_pb2 import Empty
+
+            d = find(context, request.organization_id, request.id)
+            with store.lock:
+                store.directories.pop(d.id, None)
+            return Empty()
+
         def ListDirectories(self, request, context):
             require_org(context, store, request.organization_id)
             with store.lock:

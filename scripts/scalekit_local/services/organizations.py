@@ -6,13 +6,14 @@ import secrets
 import grpc
 
 from ..records import PORTAL_LINK_TTL, PortalLink, org_settings
+from ..safe_input import split_url
 from ..store import Organization, new_id, now
 from ..webhooks import organization_json
 from . import servicer
 from ._util import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, conflict, invalid, not_found, paginate, require_org, ts
 
 __all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "to_message", "register"]
-SLUG_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
+SLUG_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-.")  # dots too: slugs like auth.megasoft.com
 
 
 def to_message(org, pb, store=None):
@@ -27,6 +28,8 @@ def to_message(org, pb, store=None):
         msg.external_id = org.external_id
     if org.slug is not None:
         msg.slug = org.slug
+    if org.logo_url:
+        msg.logo_url = org.logo_url
     if store is not None and org.id in store.org_settings:
         for name, enabled in sorted(store.org_settings[org.id].features.items()):
             msg.settings.features.add(name=name, enabled=enabled)
@@ -77,8 +80,16 @@ def register(server: grpc.Server, ctx) -> None:
             other = store.organization_by_external_id(external_id)
             if other is not None and other.id != org_id:
                 conflict(context, "ORGANIZATION_EXTERNAL_ID_EXISTS", f"an organization with external_id {external_id!r} already exists")
-        if slug is not None and (not slug or set(slug) - SLUG_CHARS):
-            invalid(context, "slug may only contain lowercase letters, digits and '-'")
+        if slug is not None and (not slug or set(slug) - SLUG_CHARS or slug[0] in ".-" or slug[-1] in ".-"):
+            invalid(context, "slug may only contain lowercase letters, digits, '-' and '.' (not first or last)")
+
+    def check_logo(context, spec) -> str | None:
+        if not spec.HasField("logo_url") or not spec.logo_url:
+            return None
+        parts = split_url(spec.logo_url)
+        if parts is None or parts.scheme not in ("http", "https"):
+            invalid(context, f"logo_url {spec.logo_url!r} is not an http(s) URL")
+        return spec.logo_url
 
     def policy_message(settings):
         from google.protobuf.wrappers_pb2 import BoolValue, Int32Value
@@ -138,7 +149,7 @@ def register(server: grpc.Server, ctx) -> None:
                 region = commons_pb2.RegionCode.Name(new.region_code) if new.region_code else "US"
                 org = Organization(id=new_id("org"), display_name=new.display_name.strip(), external_id=external_id,
                                    slug=slug, region_code=region if region in ("US", "EU") else "US",
-                                   metadata=dict(new.metadata))
+                                   metadata=dict(new.metadata), logo_url=check_logo(context, new))
                 store.organizations[org.id] = org
             store.events.emit("organization.created", organization_json(org), organization_id=org.id)
             return pb.CreateOrganizationResponse(organization=to_message(org, pb, store))
@@ -156,6 +167,8 @@ def register(server: grpc.Server, ctx) -> None:
                     org.external_id = upd.external_id or None
                 if upd.HasField("slug"):
                     org.slug = upd.slug
+                if upd.HasField("logo_url"):
+                    org.logo_url = check_logo(context, upd)
                 if upd.metadata:
                     org.metadata.update(upd.metadata)
                 org.updated_at = now()

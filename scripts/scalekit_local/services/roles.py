@@ -1,7 +1,11 @@
 """RolesService: environment roles, organization roles and permissions.
 
 Role names are what memberships and tokens carry (`roles` claim); a role's effective permissions
-(its own plus those of the role it `extends`) become the token's `permissions` claim.
+(its own plus those of the role it `extends`) become the token's `permissions` claim. The default
+creator and member roles (seed `environment.default_roles`, UpdateDefaultRoles, and per organization
+UpdateDefaultOrganizationRoles) are what new members get. As the hosted service answers: a
+duplicate role or permission name is INVALID_ARGUMENT "duplicate key not allowed", and a role still
+assigned to users cannot be deleted without a role to reassign them to.
 """
 from __future__ import annotations
 
@@ -9,10 +13,13 @@ import re
 
 import grpc
 
-from ..records import Permission
+from ..records import Permission, env_settings
 from ..store import Role, now
 from . import abort_with_error, servicer
-from ._util import conflict, invalid, not_found, paginate, require_org, ts
+from ._util import invalid, not_found, paginate, require_org, ts
+
+DUPLICATE = "duplicate key not allowed"
+IN_USE = "role cannot be deleted as it is assigned to users"
 
 NAME = re.compile(r"^[A-Za-z0-9_:.-]{1,100}$")
 
@@ -29,9 +36,11 @@ def register(server: grpc.Server, ctx) -> None:
                              update_time=ts(perm.updated_at))
 
     def role_message(role: Role, org_id: str | None = None):
+        settings = env_settings(store)
+        member = settings.org_default_member_roles.get(org_id or "", settings.default_member_role)
         msg = pb.Role(id=f"role_{role.name}", name=role.name, display_name=role.display_name or role.name,
                       description=role.description, is_org_role=role.organization_id is not None,
-                      default_member=role.name == "member", default_creator=role.name == "admin",
+                      default_member=role.name == member, default_creator=role.name == settings.default_creator_role,
                       dependent_roles_count=sum(1 for r in all_roles(org_id) if r.extends == role.name))
         if role.extends:
             msg.extends = role.extends
@@ -72,7 +81,7 @@ def register(server: grpc.Server, ctx) -> None:
     def new_role(context, spec, org_id=None) -> Role:
         check_name(context, spec.name)
         if org_id is None and spec.name in store.roles or org_id and spec.name in store.org_roles.get(org_id, {}):
-            conflict(context, "ROLE_ALREADY_EXISTS", f"role {spec.name!r} already exists")
+            invalid(context, DUPLICATE)
         extends = spec.extends if spec.HasField("extends") and spec.extends else None
         if extends and store.find_role(extends, org_id) is None:
             not_found(context, "ROLE_NOT_FOUND", f"role {extends!r} (extends) not found")
@@ -98,8 +107,7 @@ def register(server: grpc.Server, ctx) -> None:
         if target and store.find_role(target, org_id) is None:
             not_found(context, "ROLE_NOT_FOUND", f"role {target!r} (reassign) not found")
         if users_with(role_name, org_id) and not target:
-            abort_with_error(context, grpc.StatusCode.FAILED_PRECONDITION, "ROLE_IN_USE",
-                  f"role {role_name!r} is assigned to users; pass reassign_role_name")
+            abort_with_error(context, grpc.StatusCode.FAILED_PRECONDITION, "ROLE_IN_USE", IN_USE)
         for u in store.users.values():
             for m in u.memberships:
                 if role_name in m.roles and (org_id is None or m.organization_id == org_id):
@@ -141,6 +149,55 @@ def register(server: grpc.Server, ctx) -> None:
             with store.lock:
                 find_role(context, request.role_name)
                 return pb.GetRoleUsersCountResponse(count=users_with(request.role_name))
+
+        def UpdateDefaultRoles(self, request, context):
+            def wanted(plain: str, legacy) -> str | None:
+                if request.HasField(plain):
+                    return getattr(request, plain)
+                if request.HasField(legacy):
+                    ref = getattr(request, legacy)
+                    return ref.name if ref.HasField("name") else ref.id.removeprefix("role_")
+                return None
+
+            creator = wanted("default_creator_role", "default_creator")
+            member = wanted("default_member_role", "default_member")
+            if creator is None and member is None:
+                invalid(context, "default_creator_role or default_member_role is required")
+            with store.lock:
+                roles = {name: find_role(context, name) for name in (creator, member) if name is not None}
+                settings = env_settings(store)
+                if creator is not None:
+                    settings.default_creator_role = creator
+                if member is not None:
+                    settings.default_member_role = member
+                response = pb.UpdateDefaultRolesResponse()
+                for name, target in ((settings.default_creator_role, response.default_creator),
+                                     (settings.default_member_role, response.default_member)):
+                    if name and (name in roles or name in store.roles):
+                        target.CopyFrom(role_message(roles.get(name) or store.roles[name]))
+                return response
+
+        def UpdateDefaultOrganizationRoles(self, request, context):
+            org = require_org(context, store, request.org_id)
+            if not request.default_member_role:
+                invalid(context, "default_member_role is required")
+            with store.lock:
+                role = store.find_role(request.default_member_role, org.id)
+                if role is None:
+                    not_found(context, "ROLE_NOT_FOUND", f"role {request.default_member_role!r} not found")
+                env_settings(store).org_default_member_roles[org.id] = role.name
+                return pb.UpdateDefaultOrganizationRolesResponse(default_member=role_message(role, org.id))
+
+        def DeleteRoleBase(self, request, context):
+            with store.lock:
+                find_role(context, request.role_name).extends = None
+            return Empty()
+
+        def DeleteOrganizationRoleBase(self, request, context):
+            org = require_org(context, store, request.org_id)
+            with store.lock:
+                find_role(context, request.role_name, org.id).extends = None
+            return Empty()
 
         def ListDependentRoles(self, request, context):
             with store.lock:
@@ -199,7 +256,7 @@ def register(server: grpc.Server, ctx) -> None:
             check_name(context, spec.name, "permission")
             with store.lock:
                 if spec.name in store.permissions:
-                    conflict(context, "PERMISSION_ALREADY_EXISTS", f"permission {spec.name!r} already exists")
+                    invalid(context, DUPLICATE)
                 perm = Permission(spec.name, spec.description)
                 store.permissions[perm.name] = perm
                 return pb.CreatePermissionResponse(permission=perm_message(perm))

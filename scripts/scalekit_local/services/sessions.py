@@ -22,8 +22,7 @@ def register(server: grpc.Server, ctx) -> None:
     def details(s):
         user = store.users.get(s.user_id)
         orgs = [m.organization_id for m in user.memberships] if user else []
-        clients = sorted({rt.client_id for rt in store.refresh_tokens.values() if rt.session_id == s.id}
-                         | {c.client_id for c in store.codes.values() if c.session_id == s.id})
+        clients = store.session_clients(s.id)
         msg = pb.SessionDetails(
             session_id=s.id, user_id=s.user_id, organization_id=s.organization_id or "",
             authenticated_organizations=[s.organization_id] if s.organization_id else orgs[:1],
@@ -71,8 +70,7 @@ def register(server: grpc.Server, ctx) -> None:
             if unknown:
                 invalid(context, f"unknown session status: {', '.join(unknown)} (use {', '.join(STATUSES)})")
             with store.lock:
-                sessions = sorted((s for s in store.sessions.values() if s.user_id == request.user_id),
-                                  key=lambda s: (-s.created_at, s.id))
+                sessions = store.sessions_of(request.user_id)
                 if wanted:
                     sessions = [s for s in sessions if status(s) in wanted]
                 if request.filter.HasField("start_time"):
@@ -92,7 +90,7 @@ def register(server: grpc.Server, ctx) -> None:
         def RevokeAllUserSessions(self, request, context):
             user_of(context, request.user_id)
             with store.lock:
-                ended = [s for s in store.sessions.values() if s.user_id == request.user_id and s.active]
+                ended = [s for s in store.sessions_of(request.user_id) if s.active]
                 for s in ended:
                     store.end_session(s.id)
                 return pb.RevokeAllUserSessionsResponse(revoked_sessions=[revoked(s) for s in ended],

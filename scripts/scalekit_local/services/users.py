@@ -1,21 +1,51 @@
-"""UserService: users and their organization memberships (roles shown in the next token after a refresh)."""
+"""UserService: users and their organization memberships (roles shown in the next token after a refresh).
+
+Invitations, as documented (developer-docs fsa/guides/user-invitations.mdx, migration guides): with
+send_invitation_email the membership is PENDING_INVITE (a new user's email unverified) until the
+user signs in, the invitation expires after 15 days, and the email goes to /_local/mailbox; without
+it the membership is ACTIVE and the email verified. ResendInvite sends it again, counting resends,
+with a fresh expiry when the old one passed; an accepted invitation cannot be resent. Lists are
+newest first.
+"""
 from __future__ import annotations
 
 import grpc
 
-from ..records import org_settings
+from ..records import env_settings, org_settings
 from ..store import Membership, User, new_id, now
 from ..webhooks import membership_data, user_json
 from . import abort_with_error, servicer
 from ._util import check_email, conflict, invalid, not_found, paginate, require_org, ts
 
 
+INVITE_TTL = 15 * 24 * 3600
+PROFILE_FIELDS = ("locale", "phone_number", "preferred_username", "picture", "gender")
+
+
+def invite(store, user: User, membership: Membership, inviter_email: str | None = None) -> None:
+    """Put a membership in PENDING_INVITE and send the invitation to the mailbox."""
+    t = now()
+    membership.status, membership.invite_expires_at = "PENDING_INVITE", t + INVITE_TTL
+    org = store.organization(membership.organization_id)
+    name = org.display_name if org else membership.organization_id
+    store.mailbox.send(user.email, f"You are invited to {name}", "invitation",
+                       f"{inviter_email or 'An administrator'} invited you to join {name}. Sign in to accept; "
+                       f"the invitation expires in 15 days.", organization_id=membership.organization_id)
+
+
 def delete_user(store, user_id: str) -> None:
     with store.lock:
         store.users.pop(user_id, None)
-        for session in list(store.sessions.values()):
-            if session.user_id == user_id:
-                store.end_session(session.id)
+        for session in store.sessions_of(user_id):
+            store.end_session(session.id)
+
+
+def new_profile(profile) -> dict:
+    """The profile fields of a CreateUserProfile that the User dataclass keeps in `profile`."""
+    fields = {k: getattr(profile, k) for k in PROFILE_FIELDS if getattr(profile, k)}
+    if profile.custom_attributes:
+        fields["custom_attributes"] = dict(profile.custom_attributes)
+    return fields
 
 
 def register(server: grpc.Server, ctx) -> None:
@@ -36,19 +66,28 @@ def register(server: grpc.Server, ctx) -> None:
             update_time=ts(user.updated_at), email=user.email, metadata=user.metadata,
             user_profile=cpb.UserProfile(id=user.id, given_name=user.given_name, family_name=user.family_name,
                                          first_name=user.given_name, last_name=user.family_name,
-                                         name=user.display_name, email_verified=user.email_verified),
+                                         name=user.display_name, email_verified=user.email_verified,
+                                         **{k: v for k, v in user.profile.items() if k in PROFILE_FIELDS},
+                                         custom_attributes=user.profile.get("custom_attributes", {})),
         )
         if user.external_id:
             msg.external_id = user.external_id
         for m in user.memberships:
             org = store.organization(m.organization_id)
             _, perms = store.roles_and_permissions(user, m.organization_id)
-            msg.memberships.append(cpb.OrganizationMembership(
+            membership = cpb.OrganizationMembership(
                 organization_id=m.organization_id, join_time=ts(m.created_at), created_at=ts(m.created_at),
-                membership_status=cpb.ACTIVE, roles=[role_message(r, m.organization_id) for r in m.roles],
+                membership_status=cpb.MembershipStatus.Value(
+                    "INVITE_EXPIRED" if m.status == "PENDING_INVITE" and (m.invite_expires_at or 0) < now() else m.status),
+                roles=[role_message(r, m.organization_id) for r in m.roles],
                 name=org.display_name if org else "", display_name=org.display_name if org else "",
                 metadata=m.metadata, permissions=perms, provisioning_method="api",
-            ))
+            )
+            if m.invite_expires_at is not None:
+                membership.expires_at.CopyFrom(ts(m.invite_expires_at))
+            if m.accepted_at is not None:
+                membership.accepted_at.CopyFrom(ts(m.accepted_at))
+            msg.memberships.append(membership)
         return msg
 
     def find(request, context, field="identities"):
@@ -88,7 +127,9 @@ def register(server: grpc.Server, ctx) -> None:
         return out
 
     def default_roles(org_id):
-        return ["member"] if store.find_role("member", org_id) else []
+        settings = env_settings(store)
+        name = settings.org_default_member_roles.get(org_id, settings.default_member_role)
+        return [name] if name and store.find_role(name, org_id) else []
 
     def check_seat(context, org_id):
         limit = org_settings(store, org_id).max_allowed_users
@@ -104,8 +145,8 @@ def register(server: grpc.Server, ctx) -> None:
         page, nxt, prev = paginate(context, users, request.page_size, request.page_token)
         return response_cls(users=[message(u) for u in page], total_size=len(users), next_page_token=nxt, prev_page_token=prev)
 
-    def all_users():
-        return sorted(store.users.values(), key=lambda u: (u.created_at, u.id))
+    def all_users():  # newest first, as the hosted service lists
+        return sorted(store.users.values(), key=lambda u: (-u.created_at, u.id))
 
     def matches(user, query):
         return query in user.email or query in user.display_name.lower() or query == (user.external_id or "").lower() or query == user.id
@@ -128,14 +169,19 @@ def register(server: grpc.Server, ctx) -> None:
                                   existing.id if existing else None)
                 check_seat(context, org.id)
                 created = existing is None
+                inviting = request.HasField("send_invitation_email") and request.send_invitation_email
                 if created:
                     profile = new.user_profile
                     existing = User(id=new_id("usr"), email=email, given_name=profile.given_name or profile.first_name,
                                     family_name=profile.family_name or profile.last_name, name=profile.name,
                                     external_id=(new.external_id or None) if new.HasField("external_id") else None,
-                                    metadata=dict(new.metadata))
+                                    metadata=dict(new.metadata), email_verified=not inviting,
+                                    profile=new_profile(profile))
                     store.users[existing.id] = existing
-                existing.memberships.append(Membership(org.id, roles, dict(new.membership.metadata)))
+                membership = Membership(org.id, roles, dict(new.membership.metadata))
+                existing.memberships.append(membership)
+                if inviting:
+                    invite(store, existing, membership, new.membership.inviter_email or None)
                 existing.updated_at = now()
                 response = pb.CreateUserAndMembershipResponse(user=message(existing))
             if created:
@@ -187,6 +233,9 @@ def register(server: grpc.Server, ctx) -> None:
                         user.family_name = p.family_name if p.HasField("family_name") else p.last_name
                     if p.HasField("name"):
                         user.name = p.name
+                    user.profile.update({k: getattr(p, k) for k in PROFILE_FIELDS if p.HasField(k)})
+                    if p.custom_attributes:
+                        user.profile.setdefault("custom_attributes", {}).update(p.custom_attributes)
                 user.metadata.update(upd.metadata)
                 user.updated_at = now()
                 response = pb.UpdateUserResponse(user=message(user))
@@ -207,7 +256,10 @@ def register(server: grpc.Server, ctx) -> None:
                     conflict(context, "MEMBERSHIP_ALREADY_EXISTS", f"user {user.id} is already a member of organization {org.id}")
                 roles = check_roles(context, [r.name for r in request.membership.roles], org.id) or default_roles(org.id)
                 check_seat(context, org.id)
-                user.memberships.append(Membership(org.id, roles, dict(request.membership.metadata)))
+                membership = Membership(org.id, roles, dict(request.membership.metadata))
+                user.memberships.append(membership)
+                if request.HasField("send_invitation_email") and request.send_invitation_email:
+                    invite(store, user, membership, request.membership.inviter_email or None)
                 user.updated_at = now()
                 response = pb.CreateMembershipResponse(user=message(user))
             emit_membership("created", user, org.id)
@@ -232,8 +284,8 @@ def register(server: grpc.Server, ctx) -> None:
             with store.lock:
                 roles = membership_of(context, user, request.organization_id).roles
                 user.memberships = [m for m in user.memberships if m.organization_id != request.organization_id]
-                for session in list(store.sessions.values()):
-                    if session.user_id == user.id and session.organization_id == request.organization_id:
+                for session in store.sessions_of(user.id):
+                    if session.organization_id == request.organization_id:
                         store.end_session(session.id)
                 if request.HasField("cascade") and request.cascade and not user.memberships:
                     delete_user(store, user.id)
@@ -241,6 +293,24 @@ def register(server: grpc.Server, ctx) -> None:
                               membership_data(user, request.organization_id, roles, provisioning_method="api"),
                               organization_id=request.organization_id)
             return Empty()
+
+        def ResendInvite(self, request, context):
+            require_org(context, store, request.organization_id)
+            user = find_by_id(context, request.id)
+            with store.lock:
+                m = membership_of(context, user, request.organization_id)
+                if m.status != "PENDING_INVITE":
+                    invalid(context, "invite already accepted" if m.status == "ACTIVE" else "no invitation to resend")
+                t = now()
+                if m.invite_expires_at is None or m.invite_expires_at < t:
+                    m.invite_expires_at = t + INVITE_TTL  # expired: a new invitation
+                m.resent_at, m.resent_count = t, m.resent_count + 1
+                org = store.organization(request.organization_id)
+                store.mailbox.send(user.email, f"Reminder: you are invited to {org.display_name if org else m.organization_id}",
+                                   "invitation", "Sign in to accept the invitation.", organization_id=m.organization_id)
+                return pb.ResendInviteResponse(invite=pb.Invite(
+                    organization_id=m.organization_id, user_id=user.id, status=m.status, created_at=ts(m.created_at),
+                    expires_at=ts(m.invite_expires_at), resent_at=ts(m.resent_at), resent_count=m.resent_count))
 
         def ListUserRoles(self, request, context):
             require_org(context, store, request.organization_id)

@@ -175,7 +175,7 @@ async function main() {
   const oldSecret = await tokenFor(m2m.plainSecret);
   const newSecret = await tokenFor(extra.plainSecret);
   await sk.m2m.deleteOrganizationClient(ACME, clientId);
-  out.m2m = { plainSecret: Boolean(m2m.plainSecret), token: tok.status, claims: [claims.sub === clientId, claims.oid, claims.scopes, claims.aud, claims.team],
+  out.m2m = { plainSecret: Boolean(m2m.plainSecret), token: tok.status, claims: [claims.sub === clientId, claims.oid, claims.scopes, claims.aud, claims.custom_claims?.team, claims.team ?? null],
     got: m2mGet.client!.name, listed: m2mList.clients.some((c) => c.clientId === clientId), updated: m2mUpd.client!.name,
     oldSecret: oldSecret.body.error, newSecret: newSecret.status };
   errors.m2mGone = await err(() => sk.m2m.getOrganizationClient(ACME, clientId));
