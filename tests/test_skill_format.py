@@ -27,8 +27,7 @@ PATH_FOLDERS = ("full-stack-auth", "modular-sso", "mcp-auth")
 ALLOWED_KEYS = {"name", "description", "license", "compatibility", "metadata", "allowed-tools"}
 MAX_LINES, MAX_TOKENS, MAX_DESCRIPTION = 300, 3000, 500
 # Markdown that is not part of the skill's progressive disclosure (repository docs and tooling).
-# SUPPORTED.md (generated, issue #14) until the coordinator links it from SKILL.md; then drop it here.
-NOT_SKILL_PAGES = ("README.md", "SUPPORTED.md", "tests/", "benchmarks/", "scripts/")
+NOT_SKILL_PAGES = ("README.md", "tests/", "benchmarks/", "scripts/")
 # One vocabulary: only SCALEKIT_ENVIRONMENT_URL. Files that must name the old spellings to
 # enforce the rule are listed with the reason.
 OLD_ENV_NAMES = re.compile(r"\bSCALEKIT_(?:ENV_URL|URL|ENVIRONMENT)\b")

@@ -2,9 +2,9 @@
 """Write the skill as an agent installs it: dist/scalekit-auth (or --dest), standard library only.
 
 The repository root is the skill root, but it also holds what only this repository needs. An
-installed skill carries SKILL.md, LICENSE, the three path folders, reference/, scripts/ and
+installed skill carries SKILL.md, LICENSE, SUPPORTED.md, the three path folders, reference/, scripts/ and
 templates/ (when present), and none of these, wherever they sit: tests, benchmarks, the docs
-site (docs/ symlinks, mkdocs.yml), installed dependencies (node_modules, .venv), lock files, build
+site (docs/ symlinks, mkdocs.yml), installed dependencies (node_modules, .venv), the repository's own lock files (templates keep theirs), build
 and cache folders, .env files (an .env.example stays), private keys and symlinks.
 
     python3 tools/package_skill.py                    # -> dist/scalekit-auth
@@ -20,7 +20,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SKILL_NAME = "scalekit-auth"
-INCLUDED = ("SKILL.md", "LICENSE", "full-stack-auth", "modular-sso", "mcp-auth", "reference", "scripts", "templates")
+INCLUDED = ("SKILL.md", "LICENSE", "SUPPORTED.md", "full-stack-auth", "modular-sso", "mcp-auth", "reference", "scripts", "templates")
 EXCLUDED_DIRS = {"tests", "__tests__", "benchmarks", "docs", "node_modules", ".venv", "venv", "__pycache__",
                  ".pytest_cache", ".mypy_cache", ".ruff_cache", ".local-scalekit", ".next", "dist", "build",
                  "site", ".git", ".stamps", ".harness-build", "_snippets", ".bin"}
@@ -37,7 +37,7 @@ def excluded(path: Path) -> str | None:
         return "symlink"
     if path.is_dir():
         return "excluded folder" if name in EXCLUDED_DIRS else None
-    if name in LOCK_FILES:
+    if name in LOCK_FILES and "templates" not in path.parts:  # a template's lock file pins what users install
         return "lock file"
     if name.endswith(EXCLUDED_SUFFIXES):
         return "key, build or log file"

@@ -16,11 +16,11 @@ import package_skill  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not offline_available(), reason="needs `unshare -rn` to take the network away")
 INSTALLED = {"claude-code": ".claude/skills/scalekit-auth", "codex": ".agents/skills/scalekit-auth"}
-MAX_BYTES = 1024 * 1024  # the installed skill stays small: it is read, copied and versioned by agents
+MAX_BYTES = 3 * 1024 * 1024  # the installed skill stays small: it is read, copied and versioned by agents
 # The repository's own files, and what is never part of a skill wherever it sits.
 NOT_AT_TOP = {"tests", "benchmarks", "docs", "tools", "overrides", "dist", "mkdocs.yml", "run.sh", "package.json",
-              "requirements.txt", "README.md", "pytest.ini", ".ci", ".gitignore"}
-NOWHERE = {"tests", "node_modules", ".venv", "__pycache__", ".local-scalekit", "package-lock.json"}
+              "package-lock.json", "requirements.txt", "README.md", "pytest.ini", ".ci", ".gitignore"}
+NOWHERE = {"tests", "node_modules", ".venv", "__pycache__", ".local-scalekit"}
 
 
 def install_commands() -> list[str]:
@@ -123,6 +123,7 @@ def test_packager_leaves_out_keys_env_files_locks_and_symlinks(tmp_path):
         "templates/app/.env.example": "SCALEKIT_CLIENT_ID=skc_...\n",
         "templates/app/.env": "SCALEKIT_CLIENT_SECRET=real\n",
         "templates/app/package-lock.json": "{}\n",
+        "package-lock.json": "{}\n",
         "templates/app/server.key": "x\n",
         "templates/app/notes.txt": "-----BEGIN RSA PRIVATE KEY-----\nabc\n",
         "templates/app/node_modules/x/index.js": "\n",
@@ -133,7 +134,8 @@ def test_packager_leaves_out_keys_env_files_locks_and_symlinks(tmp_path):
         (root / rel).write_text(text)
     (root / "templates" / "app" / "link.md").symlink_to(root / "SKILL.md")
     kept = {p.as_posix() for p in package_skill.skill_files(root)}
-    assert kept == {"SKILL.md", "scripts/run.py", "templates/app/.env.example"}
+    # a template's lock file stays: it pins what a user of the copied template installs
+    assert kept == {"SKILL.md", "scripts/run.py", "templates/app/.env.example", "templates/app/package-lock.json"}
 
 
 def test_packager_refuses_a_folder_that_is_not_a_skill(tmp_path):

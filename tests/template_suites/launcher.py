@@ -29,7 +29,7 @@ SCHEMA_PATH = TEMPLATES_DIR / "template.schema.json"
 STAMPS_DIR = REPO_ROOT / ".stamps" / "templates"
 INSTALL_TIMEOUT = 900   # seconds for all install commands of one template (npm ci + next build on 2 cores)
 START_TIMEOUT = 90      # seconds until the server answers
-BUILD_OUTPUT = {".venv", "node_modules", ".next", ".bin", "__pycache__"}
+BUILD_OUTPUT = {".venv", "node_modules", ".next", ".bin", "dist", "__pycache__"}
 FOLDER_PREFIX = {"mcp": "mcp", "full-stack": "fullstack", "modular-sso": "sso"}
 
 

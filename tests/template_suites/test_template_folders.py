@@ -124,6 +124,12 @@ def test_root_manifests_agree_with_versions_json():
     assert not problems, "; ".join(problems)
 
 
+def test_mcp_clients_pins_come_from_versions_json():
+    """The real MCP clients of test_mcp_real_clients.py are pinned like the templates."""
+    pins = node_pins(launcher.REPO_ROOT / "tests" / "template_suites" / "mcp_clients" / "package.json")
+    assert not mismatches(pins, VERSIONS["node"], must_be_listed=True)
+
+
 def test_skill_metadata_names_the_pinned_sdks():
     front = (REPO / "SKILL.md").read_text(encoding="utf-8").split("---")[1]
     metadata = yaml.safe_load(front)["metadata"]
