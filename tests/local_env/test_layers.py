@@ -232,8 +232,9 @@ def test_state_is_declared_where_it_lives(declared):
                 if holder in declared and node.attr not in declared[holder]:
                     problems.append(f"{path.relative_to(SCRIPTS.parent)}:{node.lineno} sets {holder}.{node.attr}, "
                                     f"which the {'Store' if holder == 'store' else 'Context'} does not declare")
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "hasattr") \
-                    and node.args and ast.unparse(node.args[0]).split(".")[-1] in ("store", "ctx") \
+            asks = isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                and node.func.id in ("getattr", "hasattr") and len(node.args) >= 2
+            if asks and ast.unparse(node.args[0]).split(".")[-1] in ("store", "ctx") \
                     and isinstance(node.args[1], ast.Constant):
                 problems.append(f"{path.relative_to(SCRIPTS.parent)}:{node.lineno} {ast.unparse(node)}: "
                                 "read a declared attribute instead")

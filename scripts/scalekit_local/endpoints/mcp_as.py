@@ -40,26 +40,9 @@ from ..ids import new_id
 from ..safe_input import loads_json, split_url
 from ..state.records import MCP_PENDING_TTL, McpClient, McpCode, Pending, Resource
 from . import pages
-from .oauth import (
-    NO_STORE,
-    PKCE_CHALLENGE,
-    PKCE_VERIFIER,
-    OAuthError,
-    Params,
-    check_taken_code,
-    code_user,
-    ctx_of,
-    error_redirect,
-    found_or_page,
-    issuer,
-    redirect,
-    refresh_scopes_and_user,
-    remember_access_token,
-    s256,
-    set_session_cookie,
-    submitted_form,
-    with_query,
-)
+from .oauth import (NO_STORE, PKCE_CHALLENGE, PKCE_VERIFIER, OAuthError, Params, check_taken_code, code_user, ctx_of,
+                    error_redirect, found_or_page, issuer, redirect, refresh_scopes_and_user, remember_access_token,
+                    s256, set_session_cookie, submitted_form, with_query)
 
 log = logging.getLogger("scalekit_local.mcp")
 

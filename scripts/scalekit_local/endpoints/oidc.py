@@ -17,26 +17,9 @@ from ..ids import new_id
 from ..state.records import STANDARD_SCOPES, AuthRequest, Client
 from . import mcp_as, pages
 from .login import complete_login
-from .oauth import (
-    NO_STORE,
-    PKCE_CHALLENGE,
-    PKCE_VERIFIER,
-    OAuthError,
-    Params,
-    check_taken_code,
-    code_user,
-    ctx_of,
-    error_redirect,
-    issuer,
-    json_error,
-    params_or_page,
-    read_form,
-    redirect,
-    refresh_scopes_and_user,
-    remember_access_token,
-    s256,
-    with_query,
-)
+from .oauth import (NO_STORE, PKCE_CHALLENGE, PKCE_VERIFIER, OAuthError, Params, check_taken_code, code_user, ctx_of,
+                    error_redirect, issuer, json_error, params_or_page, read_form, redirect, refresh_scopes_and_user,
+                    remember_access_token, s256, with_query)
 
 AUTH_REQUEST_TTL = 600
 PROMPTS = {"none", "login", "consent", "select_account", "create"}

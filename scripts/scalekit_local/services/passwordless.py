@@ -17,7 +17,6 @@ import hmac
 import secrets
 import time
 import uuid
-from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 import grpc
@@ -26,29 +25,13 @@ from scalekit.v1.auth import passwordless_pb2_grpc as pb_grpc
 
 from ..cross.rpc_errors import abort_with_error
 from ..safe_input import split_url
+from ..state.records import PasswordlessRequest
 from .base import Servicer, check_email, invalid, not_found
 
 MAX_TEMPLATE_VARIABLES = 30
 MAX_ATTEMPTS = 5
 ATTEMPT_WINDOW = 600
 KEEP_REQUESTS = 3600  # seconds a finished or expired request is remembered
-
-
-@dataclass
-class PasswordlessRequest:
-    id: str
-    email: str
-    kind: str                        # OTP | LINK | LINK_OTP
-    expires_in: int
-    expires_at: float
-    template: int = 0
-    state: str | None = None
-    magiclink_auth_uri: str | None = None
-    code: str | None = None
-    link_token: str | None = None
-    failures: list[float] = field(default_factory=list)
-    verified: bool = False
-    created_at: float = field(default_factory=time.time)
 
 
 class PasswordlessService(Servicer, pb_grpc.PasswordlessServiceServicer):

@@ -29,28 +29,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .records import (
-    ApiToken,
-    Client,
-    Connection,
-    Consent,
-    Directory,
-    DirectoryGroup,
-    DirectoryUser,
-    Domain,
-    EnvConnection,
-    EnvSettings,
-    Membership,
-    Organization,
-    OrgSettings,
-    Passkey,
-    Permission,
-    PortalLink,
-    RefreshToken,
-    Role,
-    Session,
-    User,
-)
+from .records import (ApiToken, Client, Connection, Consent, Directory, DirectoryGroup, DirectoryUser, Domain,
+                      EnvConnection, EnvSettings, Membership, Organization, OrgSettings, Passkey, Permission,
+                      PortalLink, RefreshToken, Role, Session, User)
 
 log = logging.getLogger("scalekit_local.persistence")
 

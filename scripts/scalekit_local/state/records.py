@@ -331,6 +331,24 @@ class OrgSettings:
     session_policy: dict[str, Any] = field(default_factory=lambda: {"policy_source": "APPLICATION"})
 
 
+@dataclass
+class PasswordlessRequest:
+    """A passwordless email sent and not yet verified (PasswordlessService; runtime, not saved)."""
+    id: str
+    email: str
+    kind: str                        # OTP | LINK | LINK_OTP
+    expires_in: int
+    expires_at: float
+    template: int = 0
+    state: str | None = None
+    magiclink_auth_uri: str | None = None
+    code: str | None = None
+    link_token: str | None = None
+    failures: list[float] = field(default_factory=list)
+    verified: bool = False
+    created_at: float = field(default_factory=now)
+
+
 # ---- MCP authorization server (endpoints/mcp_as.py, the custom-auth bridge, ClientService) ----------
 @dataclass
 class Resource:

@@ -20,31 +20,9 @@ from ..ids import new_id, now
 from ..keys.token_claims import TokenClaim
 from ..keys.token_claims import make as make_claim
 from .mcp import McpState
-from .records import (
-    ApiToken,
-    AuthCode,
-    AuthRequest,
-    Client,
-    Connection,
-    Consent,
-    Directory,
-    DirectoryGroup,
-    DirectoryUser,
-    Domain,
-    EnvConnection,
-    EnvSettings,
-    Membership,
-    Organization,
-    OrgSettings,
-    Passkey,
-    Permission,
-    PortalLink,
-    Provider,
-    RefreshToken,
-    Role,
-    Session,
-    User,
-)
+from .records import (ApiToken, AuthCode, AuthRequest, Client, Connection, Consent, Directory, DirectoryGroup,
+                      DirectoryUser, Domain, EnvConnection, EnvSettings, Membership, Organization, OrgSettings, Passkey,
+                      PasswordlessRequest, Permission, PortalLink, Provider, RefreshToken, Role, Session, User)
 
 SOCIAL_PROVIDERS = ("google", "github", "microsoft", "gitlab", "linkedin", "salesforce")
 CODE_REPLAY_WINDOW = 600               # a used or expired code is remembered this long, to catch replays
@@ -101,7 +79,7 @@ class Store:
         self.refresh_tokens: dict[str, RefreshToken] = {}
         self.revoked_families: set[str] = set()
         self.revoked_jtis: set[str] = set()
-        self.passwordless_requests: dict[str, Any] = {}  # services/passwordless.py (not saved)
+        self.passwordless_requests: dict[str, PasswordlessRequest] = {}  # services/passwordless.py (not saved)
         self._user_sessions: dict[str, set[str]] = {}          # user id -> session ids
         self._session_tokens: dict[str, list[str]] = {}        # session id -> refresh tokens
         self._request_queue: deque[tuple[float, str]] = deque()  # (expires_at, request id)
