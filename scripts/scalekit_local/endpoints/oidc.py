@@ -236,8 +236,9 @@ def grant_authorization_code(request: Request, ctx: Context, client: Client, par
         raise OAuthError("invalid_grant", "code_verifier was sent but the authorization request had no code_challenge")
     user = code_user(ctx, entry)
 
-    access, id_token = ctx.tokens.user_tokens(issuer(request), ctx.store, client, user, entry.organization_id,
-                                              entry.session_id, entry.connection_id, entry.scopes, entry.nonce)
+    access, id_token = ctx.tokens.user_tokens(issuer(request), client, user, entry.organization_id, entry.session_id,
+                                              entry.connection_id, entry.scopes, entry.nonce,
+                                              *ctx.store.user_claims(user, entry.organization_id))
     remember_access_token(entry, access)
     body = {"access_token": access, "id_token": id_token, "token_type": "Bearer",
             "expires_in": ctx.tokens.access_token_ttl, "scope": " ".join(entry.scopes)}
@@ -258,8 +259,8 @@ def grant_refresh_token(request: Request, ctx: Context, client: Client, params: 
     if rt is None:
         raise OAuthError("invalid_grant", problem)
     scopes, user = refresh_scopes_and_user(ctx, params, rt)
-    access, id_token = ctx.tokens.user_tokens(issuer(request), ctx.store, client, user, rt.organization_id,
-                                              rt.session_id, rt.connection_id, scopes, None)
+    access, id_token = ctx.tokens.user_tokens(issuer(request), client, user, rt.organization_id, rt.session_id,
+                                              rt.connection_id, scopes, None, *ctx.store.user_claims(user, rt.organization_id))
     new_refresh = ctx.store.issue_refresh_token(rt.family_id, client.id, user.id, rt.organization_id, rt.session_id,
                                                 rt.connection_id, rt.scopes)
     return {"access_token": access, "id_token": id_token, "refresh_token": new_refresh, "token_type": "Bearer",

@@ -62,14 +62,15 @@ class TokenIssuer:
             claims["custom_claims"] = dict(client.custom_claims)
         return self.sign(claims)
 
-    def user_tokens(self, issuer: str, store, client, user, org_id: str | None,
-                    session_id: str, connection_id: str, scopes: list[str], nonce: str | None) -> tuple[str, str]:
-        """(access_token, id_token) for a user login or refresh.
+    def user_tokens(self, issuer: str, client, user, org_id: str | None, session_id: str, connection_id: str,
+                    scopes: list[str], nonce: str | None, roles: list[str], permissions: list[str],
+                    custom_claims: dict[str, Any]) -> tuple[str, str]:
+        """(access_token, id_token) for a user login or refresh; roles, permissions and custom claims as
+        the store computes them (Store.user_claims).
 
         The access token carries exactly the documented claims (authenticate/fsa/complete-login.mdx):
         no email or name (they are in the ID token and at /userinfo) and `scope` as a string, no
         `scopes` array."""
-        roles, permissions = store.roles_and_permissions(user, org_id)
         access: dict[str, Any] = {
             "iss": issuer, "aud": [client.id], "sub": user.id, "client_id": client.id, "jti": new_id("tkn"),
             "sid": session_id, "roles": roles, "permissions": permissions, "scope": " ".join(scopes),
@@ -77,10 +78,7 @@ class TokenIssuer:
         }
         if org_id:
             access["oid"] = org_id
-        if store.token_claims:  # custom claims never override the defaults (token_claims.RESERVED)
-            from .token_claims import resolve
-
-            access.update(resolve(store.token_claims, user, store.organization(org_id), user.membership(org_id)))
+        access.update(custom_claims)  # they never override the defaults (token_claims.RESERVED)
         access_token = self.sign(access)
 
         digest = hashlib.sha256(access_token.encode()).digest()

@@ -17,7 +17,7 @@ from collections import Counter, deque
 from typing import Any
 
 from ..ids import new_id, now
-from ..keys.token_claims import TokenClaim
+from ..keys.token_claims import TokenClaim, resolve
 from ..keys.token_claims import make as make_claim
 from .mcp import McpState
 from .records import (ApiToken, AuthCode, AuthRequest, Client, Connection, Consent, Directory, DirectoryGroup,
@@ -139,6 +139,13 @@ class Store:
                 if perm not in permissions:
                     permissions.append(perm)
         return list(membership.roles), permissions
+
+    def user_claims(self, user: User, org_id: str | None) -> tuple[list[str], list[str], dict[str, Any]]:
+        """What a user's access token says besides who and when: roles, permissions, custom claims."""
+        roles, permissions = self.roles_and_permissions(user, org_id)
+        custom = resolve(self.token_claims, user, self.organization(org_id), user.membership(org_id)) \
+            if self.token_claims else {}
+        return roles, permissions, custom
 
     def find_role(self, name: str, org_id: str | None = None) -> Role | None:
         """An organization role of org_id, else an environment role."""
