@@ -13,8 +13,7 @@ and, per template, what the checker cannot see from outside:
 - one audit line per tool call (subject, client, scopes, tool, result), read from the server's log;
 - no token passthrough: the write tool calls a downstream API (a recording stub here) and the MCP
   token never reaches it;
-- the MCP Python SDK client refuses authorization-server metadata that advertises a wrong issuer;
-- the benchmark-only switch that turns auth off is refused for a public APP_URL.
+- the MCP Python SDK client refuses authorization-server metadata that advertises a wrong issuer.
 
 The manifest keys this suite reads are described in templates/README.md ("MCP templates").
 """
@@ -376,16 +375,6 @@ def test_python_client_refuses_metadata_with_a_wrong_issuer(mcp_server, name):
                 client.delete(f"/_local/faults/{fault}")
     text = repr(refused.value) + " ".join(repr(e) for e in getattr(refused.value, "exceptions", []))
     assert "issuer mismatch" in text.lower(), text
-
-
-@pytest.mark.parametrize("name", TEMPLATES)
-def test_benchmark_switch_is_refused_for_a_public_url(mcp_server, name, tmp_path):
-    server = mcp_server(name)
-    variable = server.mcp.get("benchmark_env")
-    assert variable, "name the benchmark-only variable that turns auth off in template.json mcp.benchmark_env"
-    with pytest.raises(RuntimeError, match="exited"):
-        launcher.start(server.running.template, server.running.local, launcher.free_port(), Path(tmp_path),
-                       extra_env={variable: "1", "APP_URL": "https://mcp.example.com"})
 
 
 # ---- custom auth: a real browser through the app's own login page --------------------------------------
