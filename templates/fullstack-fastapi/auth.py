@@ -159,6 +159,14 @@ async def callback(request: Request):
 
 
 # region session
+def user_of(claims: dict, profile: dict | None = None) -> dict:
+    """What routes get as the user, the same shape for a session and for a bearer token: the access
+    token's claims plus `profile` (sub, email, name from the ID token; empty for bearer callers,
+    who have no ID token)."""
+    return {**claims, "profile": profile or {}}
+
+
+# region refresh
 class ScalekitUnavailable(Exception):
     """Scalekit did not answer (network, timeout, 5xx, 429): not the user's fault, so keep the session."""
 
@@ -173,14 +181,6 @@ def is_outage(error: Exception) -> bool:
     return isinstance(error, ScalekitException) and not isinstance(error, REFUSED)
 
 
-def user_of(claims: dict, profile: dict | None = None) -> dict:
-    """What routes get as the user, the same shape for a session and for a bearer token: the access
-    token's claims plus `profile` (sub, email, name from the ID token; empty for bearer callers,
-    who have no ID token)."""
-    return {**claims, "profile": profile or {}}
-
-
-# region refresh
 REFRESH_EARLY = 10  # seconds: refresh a little before the access token expires
 _refreshes: dict[str, asyncio.Future] = {}  # refresh token -> the one refresh in flight (and its result, 60 s)
 

@@ -1,4 +1,4 @@
-"""Build and start the apps under templates/ from their template.json (templates/README.md).
+"""Build and start the apps under templates/ from their template.json (tests/template_suites/README.md).
 
     discover(path=None) -> [Template]          every template folder, or those of one path
     build(template, log_dir)                   run its install commands, once per test run

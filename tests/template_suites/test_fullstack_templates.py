@@ -1,4 +1,4 @@
-"""One behaviour-and-attack suite for every full-stack template (templates/README.md, "Full-stack templates").
+"""One behaviour-and-attack suite for every full-stack template (tests/template_suites/README.md, "Full-stack suite").
 
 Each template runs once, against its own local Scalekit environment with 20-second access tokens and
 the custom claim `plan`, and is driven from outside like a browser and like an attacker: real logins
