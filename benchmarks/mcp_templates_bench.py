@@ -4,10 +4,13 @@
     .venv/bin/python benchmarks/mcp_templates_bench.py [--calls 600] [--template NAME ...] [--json]
 
 For each MCP template (templates/mcp-*, built from its template.json), in one run: the same app
-twice against one local Scalekit environment, once as shipped and once with its benchmark-only
-switch (`mcp.benchmark_env`, e.g. MCP_BENCHMARK_WITHOUT_AUTH=1) that serves it without auth. Calls to
-`tools/call` of the template's tool alternate between the two over one keep-alive connection each,
-after a warm-up; the figures are the medians (p50) and the 90th percentiles.
+twice against one local Scalekit environment, once as shipped and once without auth. The templates
+have no switch that turns auth off (users copy them); the benchmark builds a copy of the template in
+a temporary folder with the one place that puts the token check in front of the MCP endpoint
+rewritten (STRIP below: exact text, each found exactly once, so a changed template stops the
+benchmark instead of measuring something else). Calls to `tools/call` of the template's tool
+alternate between the two over one keep-alive connection each, after a warm-up; the figures are the
+medians (p50) and the 90th percentiles.
 
 Targets (issue #10):
   p50 with auth / p50 without auth      <= 1.2
@@ -17,7 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +40,20 @@ RATIO_TARGET = 1.2
 KEYS_TARGET = 1
 WARMUP = 30
 HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+# Per template: (file, the text that puts the token check in front of the MCP endpoint, the same without it).
+STRIP = {
+    "mcp-fastapi": [("app.py", 'app.mount("/", ScalekitAuth(mcp_app))', 'app.mount("/", mcp_app)')],
+    "mcp-custom-auth-python": [("app.py", 'app.mount("/", ScalekitAuth(mcp_app))', 'app.mount("/", mcp_app)')],
+    "mcp-fastmcp": [("server.py", 'FastMCP("Todo MCP server", auth=auth,', 'FastMCP("Todo MCP server", auth=None,')],
+    "mcp-express": [("src/server.ts", "app.all('/mcp', requireAccessToken, ", "app.all('/mcp', ")],
+    "mcp-custom-auth-node": [("src/server.ts", "app.all('/mcp', requireAccessToken, ", "app.all('/mcp', ")],
+    "mcp-nextjs": [("app/mcp/route.ts", "import { authenticate } from '@/lib/scalekit';\n", ""),
+                   ("app/mcp/route.ts", "    const auth = await authenticate(request);\n"
+                                        "    if (auth instanceof Response) return auth; // 401, 403 or 503 with the challenge clients act on\n"
+                                        "    return serveMcp(request, auth);", "    return serveMcp(request);")],
+    "mcp-go": [("main.go", 'mux.Handle("/mcp", protect(cfg, newVerifier(cfg), mcpHandler))', 'mux.Handle("/mcp", mcpHandler)')],
+}
+DEPENDENCIES = (".venv", "node_modules")  # installed once for the template; the copy gets them as they are
 
 
 class Session:
@@ -69,12 +89,44 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
+def copy_without_auth(template: launcher.Template, workdir: Path) -> launcher.Template:
+    """A copy of the built template in `workdir` whose MCP endpoint has no token check, built."""
+    dest = workdir / f"{template.name}-without-auth"
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z", "."], cwd=template.dir,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    for rel in filter(None, listed):
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(template.dir / rel, dest / rel)
+    for file, old, new in STRIP[template.name]:
+        path = dest / file
+        text = path.read_text()
+        if text.count(old) != 1:
+            raise SystemExit(f"{template.name}/{file} no longer holds {old!r} exactly once: update STRIP in "
+                             f"{Path(__file__).name} to the template's auth wiring")
+        path.write_text(text.replace(old, new))
+    for name in DEPENDENCIES:
+        if (template.dir / name).is_dir():  # Python venvs work through a link; Node bundlers want the files
+            if name == ".venv":
+                (dest / name).symlink_to(template.dir / name)
+            else:
+                shutil.copytree(template.dir / name, dest / name, symlinks=True)
+    env = {**os.environ, "PATH": launcher._tool_path(), "CI": "1", "NEXT_TELEMETRY_DISABLED": "1"}
+    for command in template.manifest["install"]:
+        if command.startswith(("uv ", "npm ci")):
+            continue  # the dependencies are there already
+        done = subprocess.run(["bash", "-c", command], cwd=dest, env=env, capture_output=True, text=True, timeout=900)
+        if done.returncode != 0:
+            raise SystemExit(f"building {dest.name}: {command!r} exited {done.returncode}\n{done.stdout[-2000:]}"
+                             f"{done.stderr[-2000:]}")
+    return launcher.Template(dest.name, dest, template.manifest)
+
+
 def bench(template: launcher.Template, calls: int, workdir: Path) -> dict:
     mcp = template.manifest["mcp"]
-    switch = mcp.get("benchmark_env")
-    if not switch:
-        return {"template": template.name, "skipped": "no mcp.benchmark_env in template.json"}
+    if template.name not in STRIP:
+        return {"template": template.name, "skipped": f"no STRIP entry in {Path(__file__).name}"}
     launcher.build(template, workdir)
+    stripped = copy_without_auth(template, workdir)
     protected_port, open_port = launcher.free_port(), launcher.free_port()
     urls = [launcher.app_url(p) + mcp["endpoint"] for p in (protected_port, open_port)]
     local = LocalScalekitProcess(workdir / "data", workdir / f"{template.name}-env.log",
@@ -84,7 +136,7 @@ def bench(template: launcher.Template, calls: int, workdir: Path) -> dict:
         resource = local.mcp_resources[urls[0]]
         servers.append(launcher.start(template, local, protected_port, workdir,
                                       extra_env={"SCALEKIT_RESOURCE_ID": resource}))
-        servers.append(launcher.start(template, local, open_port, workdir, extra_env={switch: "1"}))
+        servers.append(launcher.start(stripped, local, open_port, workdir))
         matrix = httpx.post(f"{local.url}/_local/token-matrix", verify=local.ca_bundle, timeout=30, json={
             "kind": "mcp", "audience": [resource, urls[0]], "scopes": ["todo:read"]}).json()
         protected, unprotected = Session(urls[0], matrix["valid"]["token"]), Session(urls[1], None)

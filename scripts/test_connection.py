@@ -24,9 +24,9 @@ from scalekit_checks import cli, net
 from scalekit_checks.report import CheckFailed, Exit, Report
 
 EXAMPLES = """\
-  python scripts/test_connection.py
+  python scripts/test_connection.py --env-file path/to/your-app/.env
   python scripts/test_connection.py --local
-  python scripts/test_connection.py --env-file app/.env --timeout 5 --json
+  python scripts/test_connection.py --env-file path/to/your-app/.env --timeout 5 --json
 """
 DEFAULT_TIMEOUT = 10.0
 SKEW_WARN_S = 5  # the Date header has one-second resolution, and the midpoint guess adds latency

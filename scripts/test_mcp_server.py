@@ -8,6 +8,7 @@ token matrix: a valid token in both issuer forms accepted, every single-fault to
 401, a scope shortfall answered 403 insufficient_scope, a token in the query string refused, a
 session id without a token or with another user's token refused. Last, a real MCP client (the MCP
 Python SDK) registers, logs in with PKCE and `resource`, and calls a tool. Tokens are never printed.
+Without --tool it calls a tool from tools/list that needs no arguments.
 """
 from __future__ import annotations
 
@@ -26,18 +27,20 @@ from urllib.parse import urlsplit
 from scalekit_checks import cli
 from scalekit_checks.mcp_server import DEFAULT_LOGIN, McpServerChecks, Options
 from scalekit_checks.report import CheckFailed, Exit, Report
+from scalekit_checks.settings import ENV_URL, RESOURCE_ID
 
 EXAMPLES = """\
-  python scripts/test_mcp_server.py http://localhost:8000/mcp
-  python scripts/test_mcp_server.py http://localhost:8000/mcp --write-tool add_todo --write-scope todo:write \\
-      --write-args '{"title": "buy milk"}'
+  python scripts/test_mcp_server.py http://localhost:8000/mcp --env-file path/to/your-app/.env
+  python scripts/test_mcp_server.py http://localhost:8000/mcp --env-file path/to/your-app/.env --tool whoami \\
+      --write-tool add_todo --write-scope todo:write --write-args '{"title": "buy milk"}'
   python scripts/test_mcp_server.py https://mcp.example.com/mcp --open      # hosted: log in in your browser
 
-Against the local Scalekit environment (`python scripts/local_scalekit.py --mcp-resource URL`),
-export the variables it prints first, so this script trusts its certificate. The login uses the
-seeded user alice@acme.test (or --login EMAIL:PASSWORD, e.g. a custom-auth app's own user); with
---auto-login on the environment there is no login page at all. Against a hosted environment the
-token matrix is not available: those checks are skipped and say so.
+Against the local Scalekit environment (`python scripts/local_scalekit.py --mcp-resource URL
+--env-file path/to/your-app/.env`), pass the same --env-file (or export the variables it prints), so
+this script trusts its certificate. The login uses the seeded user alice@acme.test (or --login
+EMAIL:PASSWORD, e.g. a custom-auth app's own user); with --auto-login on the environment there is no
+login page at all. Against a hosted environment the token matrix is not available: those checks are
+skipped and say so.
 """
 NETWORK_TIMEOUT = 10.0
 
@@ -66,10 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("url", help="the MCP endpoint, exactly as clients use it and as registered in Scalekit "
                                     "(e.g. http://localhost:8000/mcp)")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout instead of check lines")
+    cli.add_env_file_argument(parser)
     parser.add_argument("--timeout", type=cli.positive_seconds, default=None, metavar="SECONDS",
                         help=f"limit for each network step (default: {NETWORK_TIMEOUT:g}); with --open also the "
                              "wait for your login (default 300)")
-    parser.add_argument("--tool", default="whoami", help="a tool any valid token may call (default: whoami)")
+    parser.add_argument("--tool", metavar="NAME", help="a tool any valid token may call (default: one from tools/list "
+                                                        "that needs no arguments, read-only ones first)")
     parser.add_argument("--tool-args", type=json_object, default={}, metavar="JSON", help="its arguments (default: {})")
     parser.add_argument("--write-tool", metavar="NAME", help="a tool that needs more scope than the 401 challenge "
                                                              "names: checks the 403 insufficient_scope step-up")
@@ -93,11 +98,13 @@ def body(args, report: Report) -> None:
         raise CheckFailed(Exit.CONFIG, "--write-tool and --write-scope go together")
     report.info["server_url"] = args.url
     report.add_secret(args.login[1])
+    settings = cli.read_env_file(args, report)
     options = Options(url=args.url, tool=args.tool, tool_args=args.tool_args, write_tool=args.write_tool,
                       write_scope=args.write_scope, write_args=args.write_args, login=args.login,
                       open_browser=args.open, timeout=args.timeout or NETWORK_TIMEOUT,
                       login_wait=args.timeout or 300.0 if args.open else args.timeout or NETWORK_TIMEOUT)
-    McpServerChecks(report, options).run()
+    McpServerChecks(report, options, expected={name: settings.get(name) for name in (ENV_URL, RESOURCE_ID)
+                                                if settings.sources.get(name) == settings.env_file}).run()
 
 
 def main() -> int:

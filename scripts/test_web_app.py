@@ -29,13 +29,14 @@ from scalekit_checks import cli, webapp  # noqa: E402
 from scalekit_checks.report import CheckFailed, Exit, Report  # noqa: E402
 
 EXAMPLES = """\
-  python scripts/test_web_app.py http://localhost:3000 --login-path /auth/login --callback-path /auth/callback \\
-      --api-path /api/me --page-path /dashboard --logout-path /auth/logout
+  python scripts/test_web_app.py http://localhost:3000 --env-file path/to/your-app/.env --login-path /auth/login \\
+      --callback-path /auth/callback --api-path /api/me --page-path /dashboard --logout-path /auth/logout
   python scripts/test_web_app.py http://localhost:3000 ... --json
   python scripts/test_web_app.py http://localhost:3000 ... --email bob@acme.test --password bob-password
 
-First start the local Scalekit environment with short access tokens and your app pointed at it:
-  python scripts/local_scalekit.py --access-token-ttl 20 --env-file .env
+First start the local Scalekit environment with short access tokens, writing into your app's .env,
+and start your app with that file:
+  python scripts/local_scalekit.py --access-token-ttl 20 --env-file path/to/your-app/.env
 Register nothing: the environment already allows http://localhost:3000/auth/callback and
 http://localhost:3000/ (add --redirect-uri and --post-logout-redirect-uri for other URLs).
 """

@@ -22,10 +22,9 @@ from scalekit_checks import cli
 from scalekit_checks.report import Report
 
 EXAMPLES = """\
-  python scripts/validate_env.py
-  python scripts/validate_env.py --env-file app/.env
-  python scripts/validate_env.py --json
-  python scripts/validate_env.py --path mcp
+  python scripts/validate_env.py --env-file path/to/your-app/.env
+  python scripts/validate_env.py --env-file path/to/your-app/.env --path mcp
+  python scripts/validate_env.py --json          # exported variables, or .env in the current folder
 """
 
 

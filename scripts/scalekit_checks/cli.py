@@ -42,10 +42,7 @@ def make_parser(prog: str, description: str, examples: str, network: bool,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout instead of check lines")
-    parser.add_argument("--env-file", metavar="PATH",
-                        help="read variables from this file (default: .env in the current folder, if present); "
-                             "its values win over the environment, as with load_dotenv(override=True), and its CA "
-                             "variables (REQUESTS_CA_BUNDLE, SSL_CERT_FILE, ...) apply to this run")
+    add_env_file_argument(parser)
     if network:
         parser.add_argument("--local", action="store_true",
                             help="start the bundled local Scalekit environment in this process and check against it "
@@ -54,6 +51,32 @@ def make_parser(prog: str, description: str, examples: str, network: bool,
         timeout_help = "accepted for uniformity with the other scripts; this one makes no network calls"
     parser.add_argument("--timeout", type=positive_seconds, default=None, metavar="SECONDS", help=timeout_help)
     return parser
+
+
+def add_env_file_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--env-file", metavar="PATH",
+                        help="read variables from this file, e.g. path/to/your-app/.env (default: .env in the "
+                             "current folder, if present); its values win over the environment, as with "
+                             "load_dotenv(override=True), and its CA variables (REQUESTS_CA_BUNDLE, SSL_CERT_FILE, "
+                             "...) apply to this run")
+
+
+def read_env_file(args: argparse.Namespace, report: Report) -> settings.Settings:
+    """The `env file` check: --env-file (or .env in the current folder) merged over the process
+    environment, its CA variables applied to this process. Stops with exit 2 on a missing named file."""
+    with report.check("env file") as c:
+        try:
+            loaded = settings.load(args.env_file or ".env", explicit=bool(args.env_file))
+        except settings.SettingsError as exc:
+            raise CheckFailed(Exit.CONFIG, str(exc)) from None
+        if loaded.env_file:
+            trust = f"; CA settings from it: {', '.join(loaded.trust_from_file)}" if loaded.trust_from_file else ""
+            c.ok(f"read {loaded.env_file}; its values win over the environment{trust}",
+                 {"path": loaded.env_file, "trust_variables": loaded.trust_from_file})
+        else:
+            c.skip("no .env in the current folder; using the process environment only (name your app's file with "
+                   "--env-file path/to/your-app/.env)")
+    return loaded
 
 
 def load_settings(args: argparse.Namespace, report: Report, variables_for: str = "full-stack", **local_options):
@@ -67,17 +90,7 @@ def load_settings(args: argparse.Namespace, report: Report, variables_for: str =
 
         local_env, loaded = local.start(report, **local_options)
     else:
-        with report.check("env file") as c:
-            try:
-                loaded = settings.load(args.env_file or ".env", explicit=bool(args.env_file))
-            except settings.SettingsError as exc:
-                raise CheckFailed(Exit.CONFIG, str(exc)) from None
-            if loaded.env_file:
-                trust = f"; CA settings from it: {', '.join(loaded.trust_from_file)}" if loaded.trust_from_file else ""
-                c.ok(f"read {loaded.env_file}; its values win over the environment{trust}",
-                     {"path": loaded.env_file, "trust_variables": loaded.trust_from_file})
-            else:
-                c.skip("no .env in the current folder; using the process environment only")
+        loaded = read_env_file(args, report)
     usable = settings.check_all(loaded, report, optional=local_env is None, path=variables_for)
     report.info["environment_url"] = loaded.get(settings.ENV_URL)
     if not usable:

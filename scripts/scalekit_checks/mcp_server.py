@@ -43,7 +43,7 @@ DEFAULT_LOGIN = ("alice@acme.test", "alice-password")  # the local environment's
 @dataclass
 class Options:
     url: str
-    tool: str = "whoami"
+    tool: str | None = None  # None: pick one from tools/list (pick_tool)
     tool_args: dict = field(default_factory=dict)
     write_tool: str | None = None
     write_scope: str | None = None
@@ -70,6 +70,27 @@ class Found:
     write_token: str | None = None     # valid, with the write scope too
     other_user_token: str | None = None
     client_token: str | None = None    # from the real client's login
+
+
+def pick_tool(tools: list, avoid: str | None = None) -> str | None:
+    """A tool the checks may call with no arguments: none required by its input schema, not `avoid`
+    (the write tool), not marked destructive. Read-only tools first, then the server's order."""
+    usable = []
+    for tool in tools:
+        if not isinstance(tool, dict) or not isinstance(tool.get("name"), str) or tool["name"] == avoid:
+            continue
+        schema = tool.get("inputSchema") if isinstance(tool.get("inputSchema"), dict) else {}
+        hints = tool.get("annotations") if isinstance(tool.get("annotations"), dict) else {}
+        if schema.get("required") or (hints.get("destructiveHint") is True and not hints.get("readOnlyHint")):
+            continue
+        usable.append((not hints.get("readOnlyHint"), len(usable), tool["name"]))
+    return min(usable)[2] if usable else None
+
+
+def no_tool_message(tools: list) -> str:
+    names = ", ".join(t["name"] for t in tools if isinstance(t, dict) and isinstance(t.get("name"), str))
+    return (f"no tool can be called without arguments (tools/list: {names or 'none'}); pass --tool NAME and, "
+            "if it needs them, --tool-args JSON: a tool any valid token may call")
 
 
 def parse_challenge(header: str | None) -> dict[str, str] | None:
@@ -205,17 +226,18 @@ class FormBrowser:
             forms = _Forms()
             forms.feed(response.text if "html" in response.headers.get("content-type", "") else "")
             form = next((f for f in forms.forms if f["fields"] or f["buttons"]), None)
+            page = urlsplit(url)._replace(query="").geturl()
+            target = urljoin(url, form["action"] or url) if form else None
+            asks_password = form is not None and any(kind == "password" for _, kind, _ in form["fields"])
+            if asks_password and target in self.password_posts:  # the same login form again: refused
+                raise CheckFailed(Exit.AUTH, f"the login page {page} refused {self.email} (it showed its form "
+                                  f"again, HTTP {response.status_code}); pass a user it knows with --login EMAIL:PASSWORD")
             if response.status_code != 200 or form is None:
                 from .flow import describe_refusal
 
-                raise CheckFailed(Exit.AUTH, f"the login stopped at {urlsplit(url)._replace(query='').geturl()}: "
-                                  f"HTTP {response.status_code}, {describe_refusal(response)}")
-            page = urlsplit(url)._replace(query="").geturl()
-            target = urljoin(url, form["action"] or url)
-            if any(kind == "password" for _, kind, _ in form["fields"]):
-                if target in self.password_posts:  # the same login form again: the credentials were refused
-                    raise CheckFailed(Exit.AUTH, f"the login page {page} refused {self.email} (it showed its "
-                                      "form again); pass a user it knows with --login EMAIL:PASSWORD")
+                raise CheckFailed(Exit.AUTH, f"the login stopped at {page}: HTTP {response.status_code}, "
+                                  f"{describe_refusal(response)}")
+            if asks_password:
                 self.password_posts.add(target)
             url = target
             method = "POST" if form["method"] == "post" else "GET"
@@ -230,9 +252,10 @@ class FormBrowser:
 
 # ---- the checks ----------------------------------------------------------------------------------
 class McpServerChecks:
-    def __init__(self, report: Report, options: Options):
+    def __init__(self, report: Report, options: Options, expected: dict[str, str | None] | None = None):
         self.report = report
         self.o = options
+        self.expected = {k: v for k, v in (expected or {}).items() if v}  # the env file's values, to compare
         self.http = net.Http(options.timeout)
         self.found = Found()
         self.last_401 = None
@@ -427,8 +450,47 @@ class McpServerChecks:
                 self.found.local = False
             self.report.info["local"] = self.found.local
             kind = "the local Scalekit environment" if self.found.local else "a hosted Scalekit environment"
-            c.ok(f"{kind} at {env_url}, resource {resource_id}",
-                 {"environment_url": env_url, "resource_id": resource_id, "local": self.found.local})
+            data = {"environment_url": env_url, "resource_id": resource_id, "local": self.found.local}
+            found = {"SCALEKIT_ENVIRONMENT_URL": env_url, "SCALEKIT_RESOURCE_ID": resource_id}
+            differ = [f"{name} is {value} in the env file" for name, value in self.expected.items()
+                      if name in found and value.rstrip("/") != found[name]]
+            if differ:
+                c.warn(f"{kind} at {env_url}, resource {resource_id}; but {', '.join(differ)}: is the server "
+                       "started with that file?", data)
+            else:
+                c.ok(f"{kind} at {env_url}, resource {resource_id}", data)
+
+    # -- the tool the checks call ----------------------------------------------------------------
+    def choose_tool(self) -> None:
+        with self.report.check("tool") as c:
+            if self.o.tool:
+                c.ok(f"{self.o.tool} (--tool)", {"tool": self.o.tool, "picked": False})
+                return
+            if self.found.matrix is None:
+                c.skip("no token to list the tools with yet: the MCP client picks one after its login (or pass --tool)")
+                return
+            token = self.found.matrix["environment"]["valid"]["token"]
+            response, session = self.open_session(token, "tool")
+            if response.status_code == 200:
+                response = self.post(rpc_body("tools/list", {}, 2), token, session, "tool")
+            message = rpc_message(response)
+            if response.status_code != 200 or not message or not isinstance(message.get("result"), dict):
+                raise CheckFailed(Exit.PROTOCOL, f"tools/list with a valid token answered HTTP {response.status_code}: "
+                                  f"{(response.text or '')[:200]}; pass --tool NAME to name a tool any valid token "
+                                  "may call", {"http_status": response.status_code})
+            tools = message["result"].get("tools") or []
+            self.o.tool = pick_tool(tools, self.o.write_tool)
+            if self.o.tool is None:
+                raise CheckFailed(Exit.CONFIG, no_tool_message(tools))
+            c.ok(f"{self.o.tool}, picked from tools/list: it needs no arguments (pass --tool to choose another)",
+                 {"tool": self.o.tool, "picked": True})
+
+    def needs_tool(self, c) -> bool:
+        """Skip check `c` when there is no tool to call; True if there is one."""
+        if self.o.tool:
+            return True
+        c.skip("no tool to call (see the `tool` check): pass --tool NAME")
+        return False
 
     # -- tokens ----------------------------------------------------------------------------------
     def matrix(self, issuer_form: str, scopes: list[str], subject: str | None = None,
@@ -480,6 +542,8 @@ class McpServerChecks:
             if self.found.matrix is None:
                 c.skip(NEEDS_LOCAL)
                 return
+            if not self.needs_tool(c):
+                return
             results = {}
             for form, doc in self.found.matrix.items():
                 token = doc["valid"]["token"]
@@ -496,7 +560,8 @@ class McpServerChecks:
                 if called.status_code != 200 or not message or "result" not in message or \
                         message["result"].get("isError"):
                     c.fail(Exit.PROTOCOL, f"tools/call {self.o.tool} with a valid token answered HTTP "
-                           f"{called.status_code}: {(called.text or '')[:200]}", {"http_status": called.status_code})
+                           f"{called.status_code}: {(called.text or '')[:200]} (is it a tool any valid token may "
+                           "call? name one with --tool)", {"http_status": called.status_code})
                     return
             c.ok(f"initialize and tools/call {self.o.tool} accepted with iss = environment URL and with iss = "
                  "{environment URL}/resources/{resource id}", {"http_status": results})
@@ -609,11 +674,13 @@ class McpServerChecks:
     def sessions(self) -> None:
         token = self.some_valid_token()
         session = None
-        if token is not None:
-            _, session = self.open_session(token, "session without token")
         with self.report.check("session without token") as c:
+            if token is not None:
+                _, session = self.open_session(token, "session without token")
             if token is None:
                 c.skip(f"needs a valid token: {NEEDS_LOCAL}, or a login with --open")
+            elif not self.needs_tool(c):
+                pass
             elif session is None:
                 c.skip("the server issued no Mcp-Session-Id (stateless), so there is no session to reuse")
             else:
@@ -630,6 +697,8 @@ class McpServerChecks:
             other = self.found.other_user_token
             if token is None or other is None:
                 c.skip(NEEDS_LOCAL + " (two users' tokens)")
+            elif not self.needs_tool(c):
+                pass
             elif session is None:
                 c.skip("the server issued no Mcp-Session-Id (stateless), so there is no session to take over")
             elif decode_claims(other).get("sub") == decode_claims(token).get("sub"):
@@ -651,6 +720,8 @@ class McpServerChecks:
             if not self.found.local and not self.o.open_browser:
                 c.skip("a hosted environment needs a person to log in: add --open (or point the server at the "
                        "local Scalekit environment)")
+                return
+            if self.found.matrix is not None and not self.needs_tool(c):  # the tool check could not pick one
                 return
             try:
                 result = asyncio.run(asyncio.wait_for(client_flow(self.o, self.found.local, note=self.report.note),
@@ -683,6 +754,7 @@ class McpServerChecks:
 
     # -- all of it -------------------------------------------------------------------------------
     def run(self) -> None:
+        # Discovery: each step needs what the one before found, so its first failure ends the run.
         self.endpoint()
         self.challenge()
         self.resource_metadata()
@@ -691,13 +763,14 @@ class McpServerChecks:
         self.environment()
         if self.found.env_url:
             self.load_matrix()
-        self.mcp_client()
-        self.valid_tokens()
-        self.forged_tokens()
-        self.scope_shortfall()
-        self.step_up()
-        self.query_token()
-        self.sessions()
+        # The rest are independent: a failure is reported and the next check runs.
+        for check in (self.choose_tool, self.mcp_client, self.valid_tokens, self.forged_tokens, self.scope_shortfall,
+                      self.step_up, self.query_token, self.sessions):
+            try:
+                check()
+            except CheckFailed as exc:
+                if not getattr(exc, "recorded", False):  # raised outside any check: not reported yet
+                    raise
 
 
 async def client_flow(o: Options, local: bool, verify: ssl.SSLContext | None = None, note=print,
@@ -756,6 +829,11 @@ async def client_flow(o: Options, local: bool, verify: ssl.SSLContext | None = N
                 out["protocol_version"] = str(getattr(init, "protocol_version", "") or "")
                 tools = await session.list_tools()
                 out["tools"] = sorted(t.name for t in tools.tools)
+                if not o.tool:  # no --tool, and no token matrix picked one before
+                    listed = [t.model_dump(by_alias=True, exclude_none=True) for t in tools.tools]
+                    o.tool = pick_tool(listed, o.write_tool)
+                    if o.tool is None:
+                        raise CheckFailed(Exit.CONFIG, no_tool_message(listed))
                 result = await session.call_tool(o.tool, o.tool_args)
                 if result.is_error:
                     raise CheckFailed(Exit.PROTOCOL, f"tools/call {o.tool} answered an error: "

@@ -9,7 +9,9 @@
 The session is one cookie encrypted with the SDK's scalekit.middleware.session_crypto (AES-GCM keyed by
 SESSION_SECRET); it needs no database. When the access token expires the middleware refreshes it: one
 refresh per session at a time within this process. Several processes may refresh one session at once;
-Scalekit then sees a refresh token used twice and ends the session (README.md).
+Scalekit then sees a refresh token used twice and ends the session (README.md). While Scalekit does not
+answer (network, 5xx), requests get 503 and the session stays; only a token or refresh that Scalekit
+refuses ends it.
 """
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import path
 from django.utils.html import escape
 from scalekit import AuthorizationUrlOptions, CodeAuthenticationOptions, ScalekitClient
+from scalekit.common.exceptions import (ScalekitBadRequestException, ScalekitException, ScalekitForbiddenException,
+                                        ScalekitNotFoundException, ScalekitUnauthorizedException)
 from scalekit.common.scalekit import LogoutUrlOptions, TokenValidationOptions
 from scalekit.middleware.csrf_state import generate_state, verify_state
 from scalekit.middleware.session_crypto import InvalidSessionError, decrypt_session, encrypt_session
@@ -145,6 +149,32 @@ def callback(request):
 
 
 # region session
+class ScalekitUnavailable(Exception):
+    """Scalekit did not answer (network, timeout, 5xx, 429): not the user's fault, so keep the session."""
+
+
+# The SDK's exceptions for answers that refuse the request; any other ScalekitException means that
+# Scalekit could not answer. (Branch on the class: the SDK's http_status reads 500 for an HTTP 400.)
+REFUSED = (ScalekitBadRequestException, ScalekitUnauthorizedException, ScalekitForbiddenException,
+           ScalekitNotFoundException)
+
+
+def is_outage(error: Exception) -> bool:
+    return isinstance(error, ScalekitException) and not isinstance(error, REFUSED)
+
+
+def user_of(claims: dict, profile: dict | None = None) -> dict:
+    """What views get as request.scalekit_user, the same shape for a session and for a bearer token:
+    the access token's claims plus `profile` (sub, email, name from the ID token; empty for bearer
+    callers, who have no ID token)."""
+    return {**claims, "profile": profile or {}}
+
+
+def unavailable_response() -> HttpResponse:
+    return HttpResponse("The sign-in service is not answering. Try again in a moment.", status=503,
+                        content_type="text/plain", headers={"Retry-After": "5"})
+
+
 # region refresh
 REFRESH_EARLY = 10  # seconds: refresh a little before the access token expires
 _refresh_locks: dict[str, threading.Lock] = {}
@@ -153,8 +183,9 @@ _guard = threading.Lock()
 
 
 def refreshed(session: dict) -> dict | None:
-    """The session with new tokens, or None when Scalekit refuses (session ended, token revoked).
-    Concurrent requests of one session share one refresh: a rotated refresh token works once."""
+    """The session with new tokens, or None when Scalekit refuses (session ended, token revoked);
+    raises ScalekitUnavailable when Scalekit does not answer (then nothing is kept, and the next request
+    tries again). Concurrent requests of one session share one refresh: a rotated refresh token works once."""
     token = session["refresh_token"]
     with _guard:
         for old in [k for k, (when, _) in _refreshed.items() if when < time.time() - 60]:
@@ -171,16 +202,19 @@ def _refresh(session: dict) -> dict | None:
     try:
         tokens = scalekit.refresh_access_token(session["refresh_token"])
         claims = scalekit.validate_token(tokens["access_token"], VALIDATION)
-    except Exception:  # refused (invalid_grant) or unreachable: the user signs in again
-        return None
+    except Exception as error:
+        if is_outage(error):
+            raise ScalekitUnavailable(f"refresh: {type(error).__name__}") from error
+        return None  # refused (invalid_grant: session ended or token reused): the user signs in again
     # refresh_access_token returns no ID token: keep the one from the login for the logout hint.
     return {**session, "claims": claims, "refresh_token": tokens["refresh_token"], "expires_at": claims["exp"]}
 # endregion refresh
 
 
 class SessionMiddleware:
-    """Sets request.scalekit_user (access-token claims plus `profile`, or None) on every request,
-    refreshing the tokens when the access token expires, and writes the new cookie on the response."""
+    """Sets request.scalekit_user (user_of: access-token claims plus `profile`, or None) on every
+    request, refreshing the tokens when the access token expires, and writes the new cookie on the
+    response. While Scalekit does not answer: 503, and the cookie stays."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -190,11 +224,14 @@ class SessionMiddleware:
         session = read_session(cookie) if cookie else None
         new_cookie = None
         if session and session["expires_at"] - REFRESH_EARLY < time.time():
-            session = refreshed(session)
+            try:
+                session = refreshed(session)
+            except ScalekitUnavailable:
+                return unavailable_response()
             new_cookie = encrypt_session(session, SESSION_SECRET) if session else ""
         elif cookie and session is None:
             new_cookie = ""  # tampered or from another key: clear it
-        request.scalekit_user = {**session["claims"], "profile": session["profile"]} if session else None
+        request.scalekit_user = user_of(session["claims"], session["profile"]) if session else None
         response = self.get_response(request)
         if new_cookie and SESSION_COOKIE not in response.cookies:
             set_cookie(response, SESSION_COOKIE, new_cookie)
@@ -215,11 +252,11 @@ def page_login_required(view):
 
 
 def bearer_user(request) -> dict | None:
-    """Claims of a valid `Authorization: Bearer` access token; None without one; raises if invalid."""
+    """The user of a valid `Authorization: Bearer` access token; None without one; raises if invalid."""
     header = request.headers.get("Authorization", "")
     if not header.lower().startswith("bearer "):
         return None
-    return scalekit.validate_token(header[7:].strip(), VALIDATION)  # signature, iss, aud, exp
+    return user_of(scalekit.validate_token(header[7:].strip(), VALIDATION))  # signature, iss, aud, exp
 
 
 def api_login_required(view):
@@ -230,6 +267,11 @@ def api_login_required(view):
         except (jwt.InvalidTokenError, KeyError, ValueError):  # KeyError: a kid that /keys does not list
             return JsonResponse({"error": "invalid access token"}, status=401,
                                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        except ScalekitException as error:  # the keys could not be fetched: Scalekit down, not a bad token
+            if not is_outage(error):
+                raise
+            return JsonResponse({"error": "sign-in service unavailable, retry"}, status=503,
+                                headers={"Retry-After": "5"})
         if user is None:
             return JsonResponse({"error": "not signed in"}, status=401, headers={"WWW-Authenticate": "Bearer"})
         request.scalekit_user = user

@@ -10,6 +10,8 @@ The session is one cookie encrypted with the SDK's scalekit.middleware.session_c
 by SESSION_SECRET). When the access token expires, the middleware refreshes it: one refresh per
 session at a time within this process. Several processes (uvicorn --workers N) may refresh one
 session at once; Scalekit then sees a refresh token used twice and ends the session (README.md).
+While Scalekit does not answer (network, 5xx), requests get 503 and the session stays; only a token
+or refresh that Scalekit refuses ends it.
 """
 from __future__ import annotations
 
@@ -19,19 +21,24 @@ import hashlib
 import os
 import secrets
 import time
+from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import jwt
 from dotenv import load_dotenv
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from scalekit import AuthorizationUrlOptions, CodeAuthenticationOptions, ScalekitClient
+from scalekit.common.exceptions import (ScalekitBadRequestException, ScalekitException, ScalekitForbiddenException,
+                                        ScalekitNotFoundException, ScalekitUnauthorizedException)
 from scalekit.common.scalekit import LogoutUrlOptions, TokenValidationOptions
 from scalekit.middleware.csrf_state import generate_state, verify_state
 from scalekit.middleware.session_crypto import InvalidSessionError, decrypt_session, encrypt_session
 from starlette.concurrency import run_in_threadpool
 
-load_dotenv()  # the nearest .env (this folder or above); variables already set win
+# .env in this folder, if any. Its values win over exported ones (override=True): many machines export
+# SSL_CERT_FILE or REQUESTS_CA_BUNDLE, which would hide the local Scalekit environment's CA.
+load_dotenv(Path(__file__).with_name(".env"), override=True)
 
 # region config
 ENV_URL = os.environ["SCALEKIT_ENVIRONMENT_URL"].rstrip("/")
@@ -152,19 +159,51 @@ async def callback(request: Request):
 
 
 # region session
+def user_of(claims: dict, profile: dict | None = None) -> dict:
+    """What routes get as the user, the same shape for a session and for a bearer token: the access
+    token's claims plus `profile` (sub, email, name from the ID token; empty for bearer callers,
+    who have no ID token)."""
+    return {**claims, "profile": profile or {}}
+
+
 # region refresh
+class ScalekitUnavailable(Exception):
+    """Scalekit did not answer (network, timeout, 5xx, 429): not the user's fault, so keep the session."""
+
+
+# The SDK's exceptions for answers that refuse the request; any other ScalekitException means that
+# Scalekit could not answer. (Branch on the class: the SDK's http_status reads 500 for an HTTP 400.)
+REFUSED = (ScalekitBadRequestException, ScalekitUnauthorizedException, ScalekitForbiddenException,
+           ScalekitNotFoundException)
+
+
+def is_outage(error: Exception) -> bool:
+    return isinstance(error, ScalekitException) and not isinstance(error, REFUSED)
+
+
 REFRESH_EARLY = 10  # seconds: refresh a little before the access token expires
-_refreshes: dict[str, asyncio.Task] = {}  # refresh token -> the one refresh in flight (and its result, 60 s)
+_refreshes: dict[str, asyncio.Future] = {}  # refresh token -> the one refresh in flight (and its result, 60 s)
 
 
 async def refreshed(session: dict) -> dict | None:
-    """The session with new tokens, or None when Scalekit refuses (session ended, token revoked).
-    Concurrent requests of one session share one refresh: a rotated refresh token works once."""
+    """The session with new tokens, or None when Scalekit refuses (session ended, token revoked);
+    raises ScalekitUnavailable when Scalekit does not answer. Concurrent requests of one session share
+    one refresh: a rotated refresh token works once."""
     token = session["refresh_token"]
-    if token not in _refreshes:
-        _refreshes[token] = asyncio.ensure_future(run_in_threadpool(_refresh, session))
-        asyncio.get_running_loop().call_later(60, _refreshes.pop, token, None)
-    return await asyncio.shield(_refreshes[token])
+    task = _refreshes.get(token)
+    if task is None:
+        task = _refreshes[token] = asyncio.ensure_future(run_in_threadpool(_refresh, session))
+        asyncio.get_running_loop().call_later(60, _forget, token, task)
+    try:
+        return await asyncio.shield(task)
+    except ScalekitUnavailable:
+        _forget(token, task)  # nothing to share: the next request tries again
+        raise
+
+
+def _forget(token: str, task: asyncio.Future) -> None:
+    if _refreshes.get(token) is task:
+        del _refreshes[token]
 
 
 def _refresh(session: dict) -> dict | None:
@@ -172,17 +211,19 @@ def _refresh(session: dict) -> dict | None:
         tokens = scalekit.refresh_access_token(session["refresh_token"])
         claims = scalekit.validate_token(tokens["access_token"], TokenValidationOptions(issuer=ENV_URL,
                                                                                         audience=[CLIENT_ID]))
-    except Exception:  # refused (invalid_grant) or unreachable: the user signs in again
-        return None
+    except Exception as error:
+        if is_outage(error):
+            raise ScalekitUnavailable(f"refresh: {type(error).__name__}") from error
+        return None  # refused (invalid_grant: session ended or token reused): the user signs in again
     # refresh_access_token returns no ID token: keep the one from the login for the logout hint.
     return {**session, "claims": claims, "refresh_token": tokens["refresh_token"], "expires_at": claims["exp"]}
 # endregion refresh
 
 
 class SessionMiddleware:
-    """Sets request.state.user (access-token claims plus `profile`, or None) on every request,
-    refreshing the tokens when the access token expires, and writes the new cookie on whatever
-    response the route returns."""
+    """Sets request.state.user (user_of: access-token claims plus `profile`, or None) on every
+    request, refreshing the tokens when the access token expires, and writes the new cookie on
+    whatever response the route returns. While Scalekit does not answer: 503, and the cookie stays."""
 
     def __init__(self, app):
         self.app = app
@@ -194,11 +235,14 @@ class SessionMiddleware:
         session = read_session(cookie) if cookie else None
         new_cookie = None
         if session and session["expires_at"] - REFRESH_EARLY < time.time():
-            session = await refreshed(session)
+            try:
+                session = await refreshed(session)
+            except ScalekitUnavailable:
+                return await unavailable_response()(scope, receive, send)
             new_cookie = encrypt_session(session, SESSION_SECRET) if session else ""
         elif cookie and session is None:
             new_cookie = ""  # tampered or from another key: clear it
-        scope.setdefault("state", {})["user"] = {**session["claims"], "profile": session["profile"]} if session else None
+        scope.setdefault("state", {})["user"] = user_of(session["claims"], session["profile"]) if session else None
 
         async def send_with_cookie(message):
             if message["type"] == "http.response.start" and new_cookie is not None:
@@ -213,6 +257,11 @@ class SessionMiddleware:
 
         await self.app(scope, receive, send_with_cookie)
 # endregion session
+
+
+def unavailable_response() -> Response:
+    return PlainTextResponse("The sign-in service is not answering. Try again in a moment.", status_code=503,
+                             headers={"Retry-After": "5"})
 
 
 # region guards
@@ -230,14 +279,19 @@ def page_user(request: Request) -> dict:
 
 
 async def api_user(request: Request) -> dict:
-    """The session's user, or the claims of a valid `Authorization: Bearer` access token."""
+    """The session's user, or the user of a valid `Authorization: Bearer` access token (same shape)."""
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         options = TokenValidationOptions(issuer=ENV_URL, audience=[CLIENT_ID])
         try:  # signature (keys from /keys, fetched once), iss, aud, exp
-            return await run_in_threadpool(scalekit.validate_token, header[7:].strip(), options)
+            claims = await run_in_threadpool(scalekit.validate_token, header[7:].strip(), options)
         except (jwt.InvalidTokenError, KeyError, ValueError):  # KeyError: a kid that /keys does not list
             raise HTTPException(401, "invalid access token", {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        except ScalekitException as error:  # the keys could not be fetched: Scalekit down, not a bad token
+            if not is_outage(error):
+                raise
+            raise HTTPException(503, "sign-in service unavailable, retry", {"Retry-After": "5"}) from error
+        return user_of(claims)
     if request.state.user is None:
         raise HTTPException(401, "not signed in", {"WWW-Authenticate": "Bearer"})
     return request.state.user

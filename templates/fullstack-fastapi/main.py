@@ -68,9 +68,9 @@ def profile(user: dict = Depends(page_user)):
 
 # region api
 @app.get("/api/me")
-def me(user: dict = Depends(api_user)):
-    return {"sub": user["sub"], "oid": user.get("oid"), "roles": user.get("roles", []),
-            "permissions": user.get("permissions", [])}
+def me(user: dict = Depends(api_user)):  # a session's user or a bearer token's: the same shape
+    return {"sub": user["sub"], "email": user["profile"].get("email"), "name": user["profile"].get("name"),
+            "oid": user.get("oid"), "roles": user.get("roles", []), "permissions": user.get("permissions", [])}
 
 
 @app.get("/api/admin")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -13,9 +14,11 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
 from mcp.server.mcpserver import Context, MCPServer
 
-load_dotenv()  # .env in this folder, if any; variables already in the environment win
+# .env in this folder, if any. Its values win over exported ones (override=True): many machines export
+# SSL_CERT_FILE or REQUESTS_CA_BUNDLE, which would hide the local Scalekit environment's CA.
+load_dotenv(Path(__file__).with_name(".env"), override=True)
 from custom_auth import router as login_router  # noqa: E402
-from scalekit_auth import (APP_URL, MCP_PATH, ScalekitAuth, audit, benchmark_without_auth,  # noqa: E402
+from scalekit_auth import (APP_URL, MCP_PATH, ScalekitAuth, audit,  # noqa: E402
                            protected_resource_metadata)
 
 
@@ -79,7 +82,6 @@ async def send_to_todo_api(todo: dict) -> None:
 
 
 # region app
-WITHOUT_AUTH = benchmark_without_auth()
 # DNS-rebinding protection for a localhost APP_URL; a public one is checked by your proxy's Host rules.
 mcp_app = mcp.streamable_http_app(streamable_http_path=MCP_PATH, host=urlsplit(APP_URL).hostname)
 
@@ -107,7 +109,7 @@ def healthz() -> PlainTextResponse:
     return PlainTextResponse("ok")
 
 
-app.mount("/", mcp_app if WITHOUT_AUTH else ScalekitAuth(mcp_app))  # the MCP endpoint, behind Scalekit auth
+app.mount("/", ScalekitAuth(mcp_app))  # the MCP endpoint, behind Scalekit auth
 # endregion app
 
 if __name__ == "__main__":

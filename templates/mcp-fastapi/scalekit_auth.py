@@ -19,7 +19,6 @@ import os
 import sys
 import threading
 import time
-from urllib.parse import urlsplit
 
 import jwt
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
@@ -193,14 +192,3 @@ def audit(claims: dict, tool: str, result: str) -> None:
     audit_log.info(json.dumps({"audit": "tool_call", "sub": claims.get("sub"), "client_id": claims.get("client_id"),
                                "scope": claims.get("scope", ""), "tool": tool, "result": result}))
 # endregion audit
-
-
-def benchmark_without_auth() -> bool:
-    """MCP_BENCHMARK_WITHOUT_AUTH=1 serves the same server without auth, for
-    benchmarks/mcp_templates_bench.py only; refused unless APP_URL is this machine."""
-    if os.environ.get("MCP_BENCHMARK_WITHOUT_AUTH") != "1":
-        return False
-    if urlsplit(APP_URL).hostname not in ("localhost", "127.0.0.1"):
-        raise SystemExit("MCP_BENCHMARK_WITHOUT_AUTH=1 is for local benchmarks only; APP_URL is not localhost")
-    print("WARNING: serving WITHOUT auth (MCP_BENCHMARK_WITHOUT_AUTH=1, benchmarks only)", file=sys.stderr)
-    return True

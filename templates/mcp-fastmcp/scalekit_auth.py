@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import sys
-from urllib.parse import urlsplit
 
 from fastmcp.server.auth.providers.jwt import JWTVerifier
 from fastmcp.server.auth.providers.scalekit import ScalekitProvider
@@ -170,14 +169,3 @@ async def send_json(send: Send, status: int, doc: dict, headers: list | None = N
                 "headers": [(b"content-type", b"application/json"), *(headers or [])]})
     await send({"type": "http.response.body", "body": json.dumps(doc).encode()})
 # endregion tool-scopes
-
-
-def benchmark_without_auth() -> bool:
-    """MCP_BENCHMARK_WITHOUT_AUTH=1 serves the same server without auth, for
-    benchmarks/mcp_templates_bench.py only; refused unless APP_URL is this machine."""
-    if os.environ.get("MCP_BENCHMARK_WITHOUT_AUTH") != "1":
-        return False
-    if urlsplit(APP_URL).hostname not in ("localhost", "127.0.0.1"):
-        raise SystemExit("MCP_BENCHMARK_WITHOUT_AUTH=1 is for local benchmarks only; APP_URL is not localhost")
-    print("WARNING: serving WITHOUT auth (MCP_BENCHMARK_WITHOUT_AUTH=1, benchmarks only)", file=sys.stderr)
-    return True

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import httpx
 import uvicorn
@@ -11,11 +12,12 @@ from fastmcp.server.dependencies import get_access_token
 from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
 
-load_dotenv()  # .env in this folder, if any; variables already in the environment win
-from scalekit_auth import MCP_PATH, AuditLog, ToolScopes, auth, benchmark_without_auth, root_metadata_route  # noqa: E402
+# .env in this folder, if any. Its values win over exported ones (override=True): many machines export
+# SSL_CERT_FILE or REQUESTS_CA_BUNDLE, which would hide the local Scalekit environment's CA.
+load_dotenv(Path(__file__).with_name(".env"), override=True)
+from scalekit_auth import MCP_PATH, AuditLog, ToolScopes, auth, root_metadata_route  # noqa: E402
 
-WITHOUT_AUTH = benchmark_without_auth()
-mcp = FastMCP("Todo MCP server", auth=None if WITHOUT_AUTH else auth, middleware=[AuditLog()])
+mcp = FastMCP("Todo MCP server", auth=auth, middleware=[AuditLog()])
 TODOS: dict[str, list[str]] = {}  # per user (the token's sub); a real server keeps them in a database
 
 
@@ -62,8 +64,7 @@ async def healthz(request):
 
 # region app
 app = mcp.http_app(path=MCP_PATH, middleware=[Middleware(ToolScopes)])
-if not WITHOUT_AUTH:
-    app.router.routes.append(root_metadata_route())
+app.router.routes.append(root_metadata_route())
 # endregion app
 
 if __name__ == "__main__":

@@ -292,17 +292,3 @@ func audit(info *auth.TokenInfo, tool, result string) {
 }
 
 // endregion audit
-
-// benchmarkWithoutAuth: MCP_BENCHMARK_WITHOUT_AUTH=1 serves the same server without auth, for
-// benchmarks/mcp_templates_bench.py only; refused unless APP_URL is this machine.
-func benchmarkWithoutAuth(cfg config) bool {
-	if os.Getenv("MCP_BENCHMARK_WITHOUT_AUTH") != "1" {
-		return false
-	}
-	if !strings.HasPrefix(cfg.ResourceURL, "http://localhost:") && !strings.HasPrefix(cfg.ResourceURL, "http://127.0.0.1:") {
-		fmt.Fprintln(os.Stderr, "error: MCP_BENCHMARK_WITHOUT_AUTH=1 is for local benchmarks only; APP_URL is not localhost")
-		os.Exit(2)
-	}
-	fmt.Fprintln(os.Stderr, "WARNING: serving WITHOUT auth (MCP_BENCHMARK_WITHOUT_AUTH=1, benchmarks only)")
-	return true
-}

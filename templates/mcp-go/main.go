@@ -54,7 +54,7 @@ func newServer(todos *todoStore) *mcp.Server {
 	return server
 }
 
-// caller is the token the bearer check verified (empty when benchmarking without auth).
+// caller is the token the bearer check verified (empty if a call ever arrives without one).
 func caller(req *mcp.CallToolRequest) *auth.TokenInfo {
 	if req.Extra != nil && req.Extra.TokenInfo != nil {
 		return req.Extra.TokenInfo
@@ -123,11 +123,8 @@ func main() {
 	mux.Handle("/.well-known/oauth-protected-resource", metadata)
 
 	// Sessions: the SDK refuses a session id sent with another user's token (TokenInfo.UserID).
-	var mcpHandler http.Handler = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)
-	if !benchmarkWithoutAuth(cfg) {
-		mcpHandler = protect(cfg, newVerifier(cfg), mcpHandler)
-	}
-	mux.Handle("/mcp", mcpHandler)
+	mcpHandler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)
+	mux.Handle("/mcp", protect(cfg, newVerifier(cfg), mcpHandler))
 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok")) })
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import html
 import os
+from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import uvicorn
 from dotenv import load_dotenv
 
-load_dotenv()  # .env next to this file, if any; real environment variables win
+# .env in this folder, if any. Its values win over exported ones (override=True): many machines export
+# SSL_CERT_FILE or REQUESTS_CA_BUNDLE, which would hide the local Scalekit environment's CA.
+load_dotenv(Path(__file__).with_name(".env"), override=True)
 
 import db
 import directory_sync

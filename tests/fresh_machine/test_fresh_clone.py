@@ -1,11 +1,12 @@
 """SKILL.md's "Check your work" on a fresh clone: no venv, `python` a plain Python 3.11, each command
-run exactly as printed. The first one creates the skill's .venv from scripts/requirements.txt
-(network to PyPI, once for this module); the others reuse it.
+run exactly as printed from the skill folder, with `path/to/your-app/.env` naming a real app's file.
+The first one creates the skill's .venv from scripts/requirements.txt (network to PyPI, once for this
+module); the others reuse it.
 
-validate_env.py and test_connection.py check the session's local environment through exported
-variables, as a user's shell would hand them over. local_scalekit.py runs as printed, on its
-default port 8443, inside a network namespace of its own, so that port is always free there; the
-export lines it prints are then pasted into that namespace's shell for test_connection.py.
+validate_env.py and test_connection.py check the session's local environment through that app's
+.env, as written by local_scalekit.py --env-file, on a machine that exports its own CA variables.
+local_scalekit.py runs as printed, on its default port 8443, inside a network namespace of its own, so
+that port is always free there, and writes the app's .env; test_connection.py then reads it there.
 """
 from __future__ import annotations
 
@@ -19,11 +20,22 @@ from .helpers import REPO, clean_copy, offline, offline_available, plain_python_
 
 pytestmark = pytest.mark.slow  # a venv filled from PyPI, then every script once
 INSTALL_LINE = "scalekit-auth: installing the scripts' Python packages"
+APP_ENV_FILE = "path/to/your-app/.env"  # how SKILL.md names the app's settings file
 
 
 def check_your_work_commands() -> list[str]:
     text = section((REPO / "SKILL.md").read_text(), "Check your work")
     return [c for c in re.findall(r"^- `(python scripts/[^`]+)`", text, re.M)]
+
+
+@pytest.fixture(scope="module")
+def app_env_file(clone, local_scalekit) -> str:
+    """The app's .env beside the clone, holding the session's local environment as --env-file writes it."""
+    copy, _ = clone
+    env_file = copy.parent / "my-app" / ".env"
+    env_file.parent.mkdir(exist_ok=True)
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in local_scalekit.env_vars().items()))
+    return str(env_file)
 
 
 @pytest.fixture(scope="module")
@@ -43,19 +55,21 @@ def run(clone, command: str, env: dict, timeout: float = 300) -> subprocess.Comp
 
 
 @pytest.fixture(scope="module")
-def first_run(clone, local_scalekit):
-    """The first command as printed: it bootstraps the venv, then checks the exported settings."""
+def first_run(clone, app_env_file):
+    """The first command as printed: it bootstraps the venv, then checks the app's settings file."""
     _, path = clone
     command = check_your_work_commands()[0]
     start = time.monotonic()
-    done = run(clone, command, user_env(path, **local_scalekit.env_vars()))
+    done = run(clone, command.replace(APP_ENV_FILE, app_env_file), user_env(path))
     return command, done, time.monotonic() - start
 
 
-def test_skill_md_lists_the_four_scripts():
-    scripts = [c.split()[1] for c in check_your_work_commands()]
+def test_skill_md_lists_the_six_scripts_each_naming_the_apps_env_file():
+    commands = check_your_work_commands()
+    scripts = [c.split()[1] for c in commands]
     assert scripts == ["scripts/validate_env.py", "scripts/test_connection.py", "scripts/test_auth_flow.py",
-                       "scripts/local_scalekit.py"], scripts
+                       "scripts/local_scalekit.py", "scripts/test_web_app.py", "scripts/test_mcp_server.py"], scripts
+    assert [APP_ENV_FILE in c for c in commands] == [True, True, False, True, True, True], commands
 
 
 def test_first_command_bootstraps_the_venv_with_one_line(clone, first_run):
@@ -70,10 +84,10 @@ def test_first_command_bootstraps_the_venv_with_one_line(clone, first_run):
 
 
 @pytest.mark.parametrize("index", [1, 2])
-def test_network_commands_pass_as_printed(clone, first_run, local_scalekit, index):
+def test_network_commands_pass_as_printed(clone, first_run, app_env_file, index):
     _, path = clone
     command = check_your_work_commands()[index]
-    done = run(clone, command, user_env(path, **local_scalekit.env_vars()))
+    done = run(clone, command.replace(APP_ENV_FILE, app_env_file), user_env(path))
     assert done.returncode == 0, f"$ {command}\n{done.stdout}\n{done.stderr}"
     assert INSTALL_LINE not in done.stderr  # the venv is made once
     assert done.stdout.rstrip().splitlines()[-1].startswith("OK:"), done.stdout
@@ -83,18 +97,20 @@ def test_network_commands_pass_as_printed(clone, first_run, local_scalekit, inde
 def test_local_scalekit_starts_as_printed_and_its_exports_work(clone, first_run):
     _, path = clone
     command = check_your_work_commands()[3]
-    assert command == "python scripts/local_scalekit.py"
+    assert command == f"python scripts/local_scalekit.py --env-file {APP_ENV_FILE}"
+    copy, _ = clone
+    app = copy.parent / "offline-app"
+    app.mkdir()
+    (app / ".env").write_text("# my app\nPORT=3000\n")
     script = f"""
-{command} > exports.txt 2> server.log &
+{command.replace(APP_ENV_FILE, str(app / ".env"))} > exports.txt 2> server.log &
 server=$!
 for _ in $(seq 300); do grep -q '^export CURL_CA_BUNDLE=' exports.txt && break; sleep 0.1; done
 cat exports.txt
-eval "$(cat exports.txt)"
-python scripts/test_connection.py
+python scripts/test_connection.py --env-file {app / ".env"}
 kill -TERM $server
 wait $server && echo "server exit 0"
 """
-    copy, _ = clone
     done = subprocess.run(offline(script), cwd=copy, env=user_env(path), stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=120)
     log = (copy / "server.log").read_text()
@@ -102,6 +118,7 @@ wait $server && echo "server exit 0"
     assert done.returncode == 0, report
     assert "export SCALEKIT_ENVIRONMENT_URL=https://127.0.0.1:8443" in done.stdout, report
     assert "OK:" in done.stdout and "server exit 0" in done.stdout, report
+    assert (app / ".env").read_text().startswith("# my app\nPORT=3000\n"), "the app's own lines must stay"
     assert "Traceback" not in report
 
 

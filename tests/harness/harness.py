@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import difflib
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,12 @@ from .validation import Spec, judge, parse_accepts
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUTS = {"python": 60, "ts": 60, "go": 60, "shell": 120}
+# How pages name the user's app's env file (SKILL.md, "Check your work"). A shell fence that names it
+# gets the Scalekit variables through such a file only, as a user's app folder holds them after
+# `cp .env.example .env` and `local_scalekit.py --mcp-resource http://localhost:8000/mcp --env-file`:
+# the environment's variables, the seeded MCP server's id and the template's APP_URL.
+APP_ENV_FILE = "path/to/your-app/.env"
+APP_ENV_EXTRA = {"SCALEKIT_RESOURCE_ID": "res_70000000000004001", "APP_URL": "http://localhost:8000"}
 
 
 class EnvironmentUnavailable(Exception):
@@ -123,7 +131,19 @@ class Harness:
                 return self._with_matrix(result, fence, answers, matrix)
             return self._matrix_result(fence, answers, matrix)
         if plan.kind == "shell":
-            done = procs.run(["bash", "-e", "-c", fence.body], cwd=self.root, env=env, timeout=timeout)
+            if APP_ENV_FILE not in fence.body:
+                done = procs.run(["bash", "-e", "-c", fence.body], cwd=self.root, env=env, timeout=timeout)
+                return self._judge(fence, done, env, int(fence.attrs.get("expect-exit", "0")), timeout)
+            app = Path(tempfile.mkdtemp(prefix="your-app-"))
+            try:
+                variables = {**APP_ENV_EXTRA, **environment()}
+                (app / ".env").write_text("".join(f"{k}={v}\n" for k, v in variables.items()))
+                body = fence.body.replace(APP_ENV_FILE, str(app / ".env"))
+                # The machine's own variables (its CA settings too), none of Scalekit's: the file must supply them.
+                machine = {k: v for k, v in self._env({}).items() if not k.startswith("SCALEKIT_")}
+                done = procs.run(["bash", "-e", "-c", body], cwd=self.root, env=machine, timeout=timeout)
+            finally:
+                shutil.rmtree(app, ignore_errors=True)
             return self._judge(fence, done, env, int(fence.attrs.get("expect-exit", "0")), timeout)
         raise AssertionError(f"unhandled plan {plan}")
 

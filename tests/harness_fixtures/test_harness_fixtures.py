@@ -91,7 +91,7 @@ def test_scanner_finds_fences_in_tabs_admonitions_tildes_and_long_fences():
     long_fence = next(f for f in GOOD if f.marker == "````")
     assert "```python\nthis is not run\n```\n" in long_fence.body, "a fence inside a 4-backtick fence is body"
     assert not any("this is not run" in f.body and f.marker == "```" for f in GOOD)
-    assert len(GOOD) == 21
+    assert len(GOOD) == 22
     assert not GOOD_PROBLEMS and not BROKEN_PROBLEMS
 
 
@@ -181,7 +181,7 @@ def test_runnable_fence_without_environment_fails_clearly(fixture_harness):
 def test_each_good_fence_lands_in_the_expected_class():
     kinds = [classify(f).kind for f in GOOD]
     assert kinds.count("python") == 3 and kinds.count("ts") == 2 and kinds.count("go") == 2
-    assert kinds.count("shell") == 2 and kinds.count("mirror") == 4 and kinds.count("skip") == 1
+    assert kinds.count("shell") == 3 and kinds.count("mirror") == 4 and kinds.count("skip") == 1
     assert kinds.count("display") == 7
 
 

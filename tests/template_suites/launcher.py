@@ -1,4 +1,4 @@
-"""Build and start the apps under templates/ from their template.json (templates/README.md).
+"""Build and start the apps under templates/ from their template.json (tests/template_suites/README.md).
 
     discover(path=None) -> [Template]          every template folder, or those of one path
     build(template, log_dir)                   run its install commands, once per test run
@@ -67,7 +67,8 @@ def names(path: str) -> list[str]:
 
 # ---- building ------------------------------------------------------------------------------
 def _fingerprint(template: Template) -> str:
-    """A hash of the folder's files that git does not ignore (tracked or not)."""
+    """A hash of the folder's files that git does not ignore (tracked or not), but its Markdown: a
+    README change needs no new build."""
     listing = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z", "."], cwd=template.dir,
                              capture_output=True)
     if listing.returncode == 0:
@@ -76,7 +77,7 @@ def _fingerprint(template: Template) -> str:
         listed = [str(p.relative_to(template.dir)).encode() for p in template.dir.rglob("*")
                   if not BUILD_OUTPUT.intersection(p.relative_to(template.dir).parts)]
     digest = hashlib.sha256()
-    for rel in sorted(p for p in listed if p):
+    for rel in sorted(p for p in listed if p and not p.endswith(b".md")):
         file = template.dir / rel.decode()
         if file.is_file():
             digest.update(rel + b"\0" + file.read_bytes() + b"\0")
@@ -198,6 +199,9 @@ def template_env(template: Template, local_env, port: int, extra: dict[str, str]
 def start(template: Template, local_env, port: int, log_dir: Path, extra_env: dict[str, str] | None = None,
           ) -> RunningTemplate:
     """Start the server in its own process group and wait until it answers."""
+    if (template.dir / ".env").exists():  # the templates load it over the environment (override=True)
+        raise RuntimeError(f"{template.dir / '.env'} exists: it would override the variables the suite gives "
+                           "the template; move it away (copy the template folder to try it by hand)")
     env = template_env(template, local_env, port, extra_env)
     log_path = log_dir / f"{template.name}-{port}.log"
     log = open(log_path, "wb")

@@ -1,10 +1,5 @@
-"""Scalekit down is not a bad token: while Scalekit's token endpoint or key set fails, a template
-answers 503 and keeps the session; only a token that is really bad gets 401.
-
-Scope: the Node and Go templates, whose READMEs promise this (the Node SDK's own calls blur the two
-cases: reference/sdk-gotchas.md). Run against the Python templates on 2026-11-30, FastAPI answered 401
-(the user is signed out) during a token-endpoint outage and Django 500 while /keys failed; widen
-OUTAGE_TEMPLATES to every full-stack template once they pass.
+"""Scalekit down is not a bad token: while Scalekit's token endpoint or key set fails, every full-stack
+template answers 503 and keeps the session; only a token that is really bad gets 401.
 
 Each template runs once more here, against its own local environment (12-second access tokens), so
 the faults injected at runtime (POST /_local/faults) touch no other test's server.
@@ -17,12 +12,10 @@ import pytest
 import requests
 from scalekit_checks import webapp
 
-from . import launcher
 from .fullstack import TEMPLATES, App, target_for
 
 TTL = 12
-OUTAGE_TEMPLATES = [name for name in TEMPLATES if launcher.load(launcher.TEMPLATES_DIR / name).language != "python"]
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not OUTAGE_TEMPLATES, reason="no Node or Go full-stack template")]
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not TEMPLATES, reason="no full-stack template yet")]
 
 
 def fault(app: App, spec: dict | None) -> None:
@@ -37,7 +30,7 @@ def fault(app: App, spec: dict | None) -> None:
 def expired_logins(template_server) -> dict[str, tuple[App, webapp.Login]]:
     """A login per template, all made together, then one wait until their access tokens expired."""
     logins = {}
-    for name in OUTAGE_TEMPLATES:
+    for name in TEMPLATES:
         server = template_server(name, access_token_ttl=TTL)
         app = App(name, server, target_for(server))
         logins[name] = (app, webapp.app_login(app.target))
@@ -46,7 +39,7 @@ def expired_logins(template_server) -> dict[str, tuple[App, webapp.Login]]:
     return logins
 
 
-@pytest.mark.parametrize("name", OUTAGE_TEMPLATES)
+@pytest.mark.parametrize("name", TEMPLATES)
 def test_a_refresh_that_gets_a_5xx_answers_503_and_keeps_the_session(expired_logins, name):
     app, login = expired_logins[name]
     fault(app, {"target": "POST /oauth/token", "status": 503})
@@ -61,7 +54,7 @@ def test_a_refresh_that_gets_a_5xx_answers_503_and_keeps_the_session(expired_log
     assert after.status_code == 200, f"after the outage the session should work again: HTTP {after.status_code}"
 
 
-@pytest.mark.parametrize("name", OUTAGE_TEMPLATES)
+@pytest.mark.parametrize("name", TEMPLATES)
 def test_keys_that_cannot_be_fetched_answer_503_not_401(template_server, name):
     # A process started while /keys fails: its key cache is empty.
     server = template_server(name, access_token_ttl=TTL, local_args=("--fault", "GET /keys=503"))

@@ -1,4 +1,4 @@
-"""One behaviour-and-attack suite for every full-stack template (templates/README.md, "Full-stack templates").
+"""One behaviour-and-attack suite for every full-stack template (tests/template_suites/README.md, "Full-stack suite").
 
 Each template runs once, against its own local Scalekit environment with 20-second access tokens and
 the custom claim `plan`, and is driven from outside like a browser and like an attacker: real logins
@@ -116,6 +116,19 @@ def test_enterprise_login(app, route, email, organization):
     assert "/ui/idp" in " ".join(h.url for h in found.browser.hops), "the login did not go through the SSO page"
     status, body, _ = get(found, app.route("api"))
     assert status == 200 and body["oid"] == organization, body
+
+
+def test_api_routes_see_one_user_shape_for_a_session_and_a_bearer_token(app, login):
+    """Code copied from an API route must work for both callers: a bearer token's user has the same
+    fields as a session's (email and name empty: it has no ID token), never a KeyError or a 500."""
+    status, by_session, _ = get(login, app.route("api"))
+    assert status == 200 and "alice@acme.test" in str(by_session), (status, by_session)
+    token = run(webapp.own_tokens, app.target)["access_token"]
+    response = webapp.Browser(app.target).get(app.route("api"), "api route", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, f"a valid bearer token: HTTP {response.status_code} {response.text[:200]}"
+    by_bearer = response.json()
+    assert set(by_bearer) == set(by_session), f"session: {sorted(by_session)}; bearer: {sorted(by_bearer)}"
+    assert by_bearer["sub"] == by_session["sub"] == ALICE_ID
 
 
 def test_permission_guard_reads_the_access_token(app, login):

@@ -7,7 +7,9 @@ from urllib.parse import urlsplit
 from dotenv import load_dotenv
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-load_dotenv(BASE_DIR / ".env")  # variables already set win
+# .env next to manage.py, if any. Its values win over exported ones (override=True): many machines export
+# SSL_CERT_FILE or REQUESTS_CA_BUNDLE, which would hide the local Scalekit environment's CA.
+load_dotenv(BASE_DIR / ".env", override=True)
 SECRET_KEY = os.environ["SESSION_SECRET"]  # Django's own signing key; the session cookie uses it too
 DEBUG = False
 APP_URL = os.environ.get("APP_URL", "http://localhost:3000")

@@ -50,9 +50,10 @@ def profile(request):
 # region api
 @api_login_required
 def me(request):
-    user = request.scalekit_user
-    return JsonResponse({"sub": user["sub"], "oid": user.get("oid"), "roles": user.get("roles", []),
-                         "permissions": user.get("permissions", [])})
+    user = request.scalekit_user  # a session's user or a bearer token's: the same shape
+    return JsonResponse({"sub": user["sub"], "email": user["profile"].get("email"),
+                         "name": user["profile"].get("name"), "oid": user.get("oid"),
+                         "roles": user.get("roles", []), "permissions": user.get("permissions", [])})
 
 
 @permission_required("organization:write")

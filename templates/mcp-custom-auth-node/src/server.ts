@@ -4,7 +4,7 @@ import { McpServer } from '@modelcontextprotocol/server';
 import express from 'express';
 import * as z from 'zod';
 
-import { audit, benchmarkWithoutAuth, beforeCall, port, protectedResourceMetadata, requireAccessToken } from './auth.js';
+import { audit, beforeCall, port, protectedResourceMetadata, requireAccessToken } from './auth.js';
 import { loginRoutes } from './login.js';
 import { mcpEndpoint } from './sessions.js';
 
@@ -81,8 +81,7 @@ for (const path of ['/.well-known/oauth-protected-resource/mcp', '/.well-known/o
 }
 
 // Every request needs a valid token, with or without a session (sessions.ts binds each to its user).
-const guard = benchmarkWithoutAuth() ? [] : [requireAccessToken];
-app.all('/mcp', ...guard, express.json({ limit: '1mb' }), mcpEndpoint(buildServer));
+app.all('/mcp', requireAccessToken, express.json({ limit: '1mb' }), mcpEndpoint(buildServer));
 // endregion routes
 
 // The app's own login page, where Scalekit sends the user (login.ts).

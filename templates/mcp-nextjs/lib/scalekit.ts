@@ -123,13 +123,3 @@ export function beforeCall(tool: string, scope?: string, args?: ZodType): ScopeC
     };
 }
 // endregion scopes
-
-// MCP_BENCHMARK_WITHOUT_AUTH=1 serves the same server without auth, for benchmarks/mcp_templates_bench.py
-// only; refused unless APP_URL is this machine.
-export function benchmarkWithoutAuth(): boolean {
-    if (process.env.MCP_BENCHMARK_WITHOUT_AUTH !== '1') return false;
-    if (!['localhost', '127.0.0.1'].includes(new URL(config().resourceUrl).hostname)) {
-        throw new Error('MCP_BENCHMARK_WITHOUT_AUTH=1 is for local benchmarks only; APP_URL is not localhost');
-    }
-    return true;
-}
