@@ -10,6 +10,13 @@ whose ID token has another nonce, code replay, open redirects at login and logou
 forged session cookies and bearer tokens. With short access tokens (local environment started with
 --access-token-ttl 20) it also checks refresh, ten concurrent requests at expiry, and that the
 refresh token dies at logout. It never prints tokens, cookies or the client secret.
+
+With --sso-domain it checks a modular-SSO app (one that keeps its own users and sessions): it logs
+in through the local environment's SSO connection for that domain (its simulated identity provider
+page) as a user of that domain, checks that the login reached that connection, and runs the attacks
+that apply (state, login CSRF, nonce, code replay, open redirects, cookie flags, forged session
+cookies, logout ending the session on the server). With --provider it logs in with that social
+provider's button on Scalekit's login page instead of a password.
 """
 from __future__ import annotations
 
@@ -21,6 +28,7 @@ import _bootstrap  # noqa: E402  (standard library only: switches to the skill's
 
 _bootstrap.use_skill_venv()
 
+import re  # noqa: E402
 from urllib.parse import urlsplit  # noqa: E402
 
 import requests  # noqa: E402
@@ -33,6 +41,10 @@ EXAMPLES = """\
       --callback-path /auth/callback --api-path /api/me --page-path /dashboard --logout-path /auth/logout
   python scripts/test_web_app.py http://localhost:3000 ... --json
   python scripts/test_web_app.py http://localhost:3000 ... --email bob@acme.test --password bob-password
+  python scripts/test_web_app.py http://localhost:3000 ... --provider google
+  python scripts/test_web_app.py http://localhost:3100 --env-file path/to/your-app/.env --sso-domain acme.test \
+      --login-path '/auth/sso?email={email}' --login-page-path /login --callback-path /auth/callback \
+      --api-path /api/me --page-path /dashboard --logout-path /logout --logout-method POST
 
 First start the local Scalekit environment with short access tokens, writing into your app's .env,
 and start your app with that file:
@@ -58,10 +70,25 @@ def build_parser():
         parser.add_argument(f"--{name}-path", required=True, metavar="PATH", help=f"{what}, e.g. {example}")
     parser.add_argument("--after-logout-path", default="/", metavar="PATH",
                         help="the registered post-logout URL's path (default: /)")
-    parser.add_argument("--email", default="alice@acme.test", help="seeded user to log in as (default: alice@acme.test)")
+    parser.add_argument("--login-page-path", metavar="PATH",
+                        help="the app's sign-in page, where protected pages may redirect instead of the login "
+                             "route, e.g. /login (an email-first page in front of SSO)")
+    parser.add_argument("--logout-method", choices=("GET", "POST"), default=None,
+                        help="how the app's logout button sends the logout (default: GET; POST with --sso-domain)")
+    parser.add_argument("--sso-domain", metavar="DOMAIN",
+                        help="modular SSO: log in through the local environment's SSO connection of this domain "
+                             "(e.g. acme.test, globex.test) as a user of that domain; --login-path starts the SSO "
+                             "login, {email} in it is replaced by the user's email")
+    parser.add_argument("--provider", metavar="NAME",
+                        help="log in with this social provider's button on Scalekit's login page (the local "
+                             "environment's: google, github, microsoft, gitlab, linkedin, salesforce)")
+    parser.add_argument("--email", default=None,
+                        help="user to log in as (default: alice@acme.test; with --sso-domain sso-user@DOMAIN, "
+                             "which the identity provider signs in as a new member)")
     parser.add_argument("--password", default="alice-password", help="that user's password (default: the seed's)")
-    parser.add_argument("--attacker-email", default="carol@globex.test",
-                        help="another seeded user, the attacker's account (default: carol@globex.test)")
+    parser.add_argument("--attacker-email", default=None,
+                        help="another user, the attacker's account (default: carol@globex.test; with --sso-domain "
+                             "sso-attacker@DOMAIN)")
     parser.add_argument("--attacker-password", default="carol-password", help="the attacker's password")
     parser.add_argument("--require-bearer", action="store_true",
                         help="the API must also accept a valid access token as `Authorization: Bearer`")
@@ -70,6 +97,12 @@ def build_parser():
 
 def check_arguments(args) -> None:
     problems = []
+    if args.sso_domain:
+        args.sso_domain = args.sso_domain.strip().lower()
+    default_user, default_attacker = (("sso-user@" + (args.sso_domain or ""), "sso-attacker@" + (args.sso_domain or ""))
+                                      if args.sso_domain else ("alice@acme.test", "carol@globex.test"))
+    args.email = args.email or default_user
+    args.attacker_email = args.attacker_email or default_attacker
     parts = urlsplit(args.url)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
         problems.append(f"URL {args.url!r} must be an origin like http://localhost:3000")
@@ -77,6 +110,14 @@ def check_arguments(args) -> None:
         value = getattr(args, f"{name}_path")
         if not value.startswith("/"):
             problems.append(f"--{name.replace('_', '-')}-path {value!r} must start with /")
+    if args.sso_domain is not None and not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", args.sso_domain):
+        problems.append(f"--sso-domain {args.sso_domain!r} must be a domain like acme.test")
+    if args.sso_domain and args.provider:
+        problems.append("--sso-domain and --provider are two different logins: use one")
+    if args.provider is not None and not re.fullmatch(r"[a-z]+", args.provider):
+        problems.append(f"--provider {args.provider!r} must be a provider name like google")
+    if args.sso_domain and args.email and not args.email.lower().endswith("@" + args.sso_domain):
+        problems.append(f"--email {args.email} is not a user of --sso-domain {args.sso_domain}")
     if args.email == args.attacker_email:
         problems.append("--attacker-email must be another user than --email")
     if problems:
@@ -91,9 +132,13 @@ def body(args, report: Report) -> None:
     settings, _ = cli.load_settings(args, report)
     routes = {name: getattr(args, f"{name}_path") for name in ("login", "callback", "api", "page", "logout",
                                                                "after_logout")}
+    if args.login_page_path:
+        routes["login_page"] = args.login_page_path
     target = webapp.Target(args.url, routes, settings.env_url, settings.get("SCALEKIT_CLIENT_ID"),
                            settings.get("SCALEKIT_CLIENT_SECRET"), timeout=args.timeout or NETWORK_TIMEOUT,
-                           user=(args.email, args.password), attacker=(args.attacker_email, args.attacker_password))
+                           user=(args.email, args.password), attacker=(args.attacker_email, args.attacker_password),
+                           sso_domain=args.sso_domain, provider=args.provider,
+                           logout_method=args.logout_method or ("POST" if args.sso_domain else "GET"))
     report.add_secret(args.password)
     report.add_secret(args.attacker_password)
     with report.check("local environment") as c:
@@ -141,6 +186,14 @@ def body(args, report: Report) -> None:
     run("code replay", webapp.check_code_replay)
     run("open redirects", webapp.check_open_redirects)
     run("forged session cookie", webapp.check_forged_cookie, webapp.app_login(target))
+    if args.sso_domain:
+        with report.check("forged bearer token") as c:
+            c.skip("modular SSO: the app keeps its own sessions and takes no Scalekit access tokens")
+        with report.check("refresh") as c:
+            c.skip("modular SSO: the app keeps its own sessions, so there is no Scalekit token to refresh")
+        for secret in target.secrets:
+            report.add_secret(secret)
+        return
     run("forged bearer token", webapp.check_forged_bearer, args.require_bearer)
     if ttl is None or ttl > MAX_REFRESH_TTL:
         with report.check("refresh") as c:

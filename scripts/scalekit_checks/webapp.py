@@ -21,7 +21,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urljoin, urlsplit
 
 import requests
 
@@ -54,6 +54,10 @@ class Target:
     attacker: tuple[str, str] = ("carol@globex.test", "carol-password")
     secrets: set[str] = field(default_factory=set)  # tokens seen, to keep out of messages
     auto_login: bool = False          # set when the environment signs in without pages (--auto-login)
+    sso_domain: str | None = None     # modular SSO: logins must reach this domain's SSO connection
+    provider: str | None = None       # sign in with this social provider's button on the login page
+    logout_method: str = "GET"
+    identity_providers: list[dict] = field(default_factory=list)  # IdP pages seen: {connection_id, domains}
 
     def __post_init__(self):
         self.url = self.url.rstrip("/")
@@ -61,6 +65,14 @@ class Target:
 
     def route(self, name: str) -> str:
         return self.url + self.routes[name]
+
+    def login_url(self, email: str, query_string: str = "") -> str:
+        """The login route for `email` ({email} in the path is replaced: an SSO start that takes the
+        user's email), with `query_string` ("?a=b") joined by & when the path has a query already."""
+        url = self.url + self.routes["login"].replace("{email}", quote(email, safe="@"))
+        if query_string:
+            url += ("&" if "?" in url else "?") + query_string.lstrip("?&")
+        return url
 
     @property
     def callback_url(self) -> str:
@@ -235,6 +247,23 @@ def scalekit_login(target: Target, browser: Browser, authorize_url: str, email: 
         form = forms.get("idp-form") or forms.get("social-form") or forms.get("password-form")
         if form is None:
             raise fail(f"login at Scalekit: {response.url[:80]} has no login form this check knows")
+        if form["id"] == "password-form" and target.provider:
+            button = re.search(rf'id="provider-{re.escape(target.provider)}"[^>]*href="([^"]+)"', response.text)
+            if not button:
+                raise CheckFailed(Exit.CONFIG, f"login at Scalekit: the login page has no {target.provider} button "
+                                               "(the local environment's providers: google, github, microsoft, "
+                                               "gitlab, linkedin, salesforce)")
+            response = browser.get(urljoin(response.url, button.group(1).replace("&amp;", "&")), "login at Scalekit")
+            continue
+        if form["id"] == "password-form" and target.sso_domain:
+            raise fail(f"login at Scalekit: the login reached Scalekit's email-and-password page, not the SSO "
+                       f"connection of {target.sso_domain}: send organization_id, connection_id or domain_hint "
+                       "(or login_hint with the user's email) in the authorization URL")
+        if form["id"] == "idp-form":
+            domains = re.search(r"<dt>Domains</dt><dd>([^<]*)</dd>", response.text)
+            target.identity_providers.append({
+                "connection_id": form["fields"].get("connection_id"),
+                "domains": [d.strip() for d in (domains.group(1) if domains else "").split(",") if d.strip()]})
         fields = dict(form["fields"], email=email)
         if form["id"] == "password-form":
             fields["password"] = password or ""
@@ -257,10 +286,17 @@ class Login:
     set_cookies: list[dict] = field(default_factory=list)           # every Set-Cookie of login and callback
 
 
-def start_login(target: Target, browser: Browser | None = None, query_string: str = "") -> tuple[Browser, str]:
+def start_login(target: Target, browser: Browser | None = None, query_string: str = "",
+                email: str | None = None) -> tuple[Browser, str]:
     """GET the app's login route; return the browser and the authorization URL it redirected to."""
     browser = browser or Browser(target)
-    response = browser.get(target.route("login") + query_string, "login route")
+    response = browser.get(target.login_url(email or target.user[0], query_string), "login route")
+    for _ in range(MAX_HOPS):  # a page of the app may hand over to a route handler first
+        location = response.headers.get("location")
+        if response.status_code not in REDIRECTS or not location or \
+                origin(resolve(response.url, location)) != origin(target.url):
+            break
+        response = browser.get(resolve(response.url, location), "login route")
     location = response.headers.get("location")
     if response.status_code not in REDIRECTS or not location:
         raise fail(f"login route: GET {target.routes['login']} answered HTTP {response.status_code}, not a redirect to "
@@ -278,7 +314,7 @@ def app_login(target: Target, browser: Browser | None = None, query_string: str 
     password = password if password is not None else (target.user[1] if email == target.user[0] else
                                                       target.attacker[1] if email == target.attacker[0] else None)
     first = len((browser.hops if browser else []))
-    browser, authorize_url = start_login(target, browser, query_string)
+    browser, authorize_url = start_login(target, browser, query_string, email)
     callback_url = scalekit_login(target, browser, authorize_url, email, password)
     login = Login(browser, authorize_url, query(authorize_url), browser.cookies(), callback_url)
     if deliver:
@@ -326,8 +362,8 @@ def redirects_to_login(target: Target, response: requests.Response) -> bool:
     if response.status_code not in REDIRECTS or not location:
         return False
     url = resolve(response.url, location)
-    login = urlsplit(target.route("login"))
-    to_login_route = origin(url) == origin(target.url) and urlsplit(url).path == login.path
+    paths = {urlsplit(target.route("login")).path, urlsplit(target.url + target.routes.get("login_page", "/")).path}
+    to_login_route = origin(url) == origin(target.url) and urlsplit(url).path in paths - {"/"}
     return to_login_route or url.startswith(target.env_url + "/oauth/authorize?")
 
 
@@ -439,7 +475,10 @@ def check_login_redirect(target: Target) -> str:
     if params.get("redirect_uri") != target.callback_url:
         problems.append(f"redirect_uri is {params.get('redirect_uri')!r}, not {target.callback_url}")
     scopes = params.get("scope", "").split()
-    if "openid" not in scopes or "offline_access" not in scopes:
+    if target.sso_domain:  # the app keeps its own sessions: no refresh token needed
+        if "openid" not in scopes:
+            problems.append(f"scope {' '.join(scopes)!r} lacks openid (no ID token)")
+    elif "openid" not in scopes or "offline_access" not in scopes:
         problems.append(f"scope {' '.join(scopes)!r} lacks openid or offline_access (no ID token or no refresh token)")
     for name in ("state", "nonce"):
         if len(params.get(name, "")) < 16:
@@ -453,6 +492,8 @@ def check_login_redirect(target: Target) -> str:
         problems.append("code_challenge is the same in two logins")
     if problems:
         raise fail("login redirect: " + "; ".join(problems), {"params": sorted(params)})
+    if target.sso_domain:
+        return "state, nonce, PKCE S256 (all fresh per login), redirect_uri and openid"
     return "state, nonce, PKCE S256 (all fresh per login), redirect_uri and scopes with offline_access"
 
 
@@ -482,13 +523,26 @@ def check_cookie_flags(target: Target, login: Login) -> str:
 
 
 def check_login(target: Target) -> tuple[str, Login]:
+    seen = len(target.identity_providers)
     login = app_login(target)
     if not login.session_cookies:
         raise fail("login: the callback set no cookie, so there is no session")
     session_ok(target, login)
     page = login.browser.get(target.route("page"), "protected page")
     expect_status(page, 200, f"protected page {target.routes['page']} after login")
-    return f"callback set {', '.join(sorted(login.session_cookies))}; page and API answer 200", login
+    via = ""
+    if target.sso_domain:
+        idps = target.identity_providers[seen:]
+        if not idps:
+            raise fail(f"login: signed in without passing an identity provider page, not through the SSO "
+                       f"connection of {target.sso_domain}")
+        if target.sso_domain not in idps[-1]["domains"]:
+            raise fail(f"login: went to connection {idps[-1]['connection_id']} (domains "
+                       f"{', '.join(idps[-1]['domains']) or 'none'}), not the one of {target.sso_domain}")
+        via = f" (SSO connection {idps[-1]['connection_id']} of {target.sso_domain})"
+    elif target.provider:
+        via = f" (social login with {target.provider})"
+    return f"callback set {', '.join(sorted(login.session_cookies))}{via}; page and API answer 200", login
 
 
 def check_session_id_changes(target: Target, reference: Login) -> str:
@@ -511,7 +565,36 @@ def check_session_id_changes(target: Target, reference: Login) -> str:
     return "new session cookie values at login; the pre-login cookies open nothing"
 
 
+def logout_request(target: Target, browser: Browser, query_string: str = "") -> requests.Response:
+    """The app's logout as its button sends it: GET, or a form POST from the app's own page."""
+    url = target.route("logout") + query_string
+    if target.logout_method == "POST":
+        return browser.request("POST", url, "logout route", headers={"Origin": origin(target.url),
+                                                                       "Referer": target.url + "/"})
+    return browser.get(url, "logout route")
+
+
+def check_app_logout(target: Target, login: Login) -> str:
+    """Modular SSO: the app's own session ends at logout (Scalekit keeps no session for the app)."""
+    browser = login.browser
+    old_cookies = browser.cookies()
+    response = logout_request(target, browser)
+    if response.status_code >= 400:
+        raise fail(f"logout: {target.logout_method} {target.routes['logout']} answered HTTP {response.status_code}")
+    end = browser.follow(response, "after logout")
+    if end.status_code >= 500:
+        raise fail(f"logout: ended at {end.url} with HTTP {end.status_code}")
+    if not refused(browser.get(target.route("api"), "api route").status_code):
+        raise fail("logout: the API still answers with the browser's cookies")
+    if not refused(api_status(target, old_cookies)):
+        raise fail("logout: the session cookie from before the logout still opens the API (the session must end "
+                   "on the server, not only in the browser)")
+    return "the session ends on the server: the old cookie opens nothing"
+
+
 def check_logout(target: Target, login: Login) -> str:
+    if target.sso_domain:
+        return check_app_logout(target, login)
     browser = login.browser
     old_cookies = browser.cookies()
     response = browser.get(target.route("logout"), "logout route")
@@ -674,14 +757,14 @@ def check_code_replay(target: Target) -> str:
 
 def check_open_redirects(target: Target) -> str:
     for payload in OPEN_REDIRECT_PAYLOADS:
-        qs = "?" + urlencode({p: payload for p in OPEN_REDIRECT_PARAMS})
+        qs = urlencode({p: payload for p in OPEN_REDIRECT_PARAMS})
         try:
             login = app_login(target, query_string=qs)
         except CheckFailed as exc:
             if "off the app" in exc.message:
                 raise fail(f"open redirect at login ({payload!r}): {exc.message}") from None
             raise
-        response = login.browser.get(target.route("logout") + qs, "logout route")
+        response = logout_request(target, login.browser, "?" + qs)
         try:
             login.browser.follow(response, "logout")
         except CheckFailed as exc:

@@ -46,11 +46,12 @@ def start_login(conn: sqlite3.Connection, *, email: str | None = None, organizat
                 connection_id: str | None = None) -> tuple[str, str]:
     """(Scalekit authorization URL, state). Keep the state in a cookie to check it on the callback."""
     state = secrets.token_urlsafe(32)
-    verifier = secrets.token_urlsafe(48)
-    conn.execute("INSERT INTO sso_logins (state, code_verifier, expires_at) VALUES (?, ?, ?)",
-                 (state, verifier, int(time.time()) + LOGIN_TTL))
+    verifier, nonce = secrets.token_urlsafe(48), secrets.token_urlsafe(32)
+    conn.execute("INSERT INTO sso_logins (state, code_verifier, nonce, expires_at) VALUES (?, ?, ?, ?)",
+                 (state, verifier, nonce, int(time.time()) + LOGIN_TTL))
     options = AuthorizationUrlOptions()
     options.state = state
+    options.nonce = nonce
     if connection_id:
         options.connection_id = connection_id
     if organization_id:
@@ -84,8 +85,8 @@ def finish_login(*, code: str | None, state: str | None, cookie_state: str | Non
     if not state or not cookie_state or not secrets.compare_digest(state, cookie_state):
         raise SSOError("This sign-in attempt is not the one your browser started. Please sign in again.")
     with db.transaction() as conn:
-        pending = conn.execute("DELETE FROM sso_logins WHERE state = ? AND expires_at > ? RETURNING code_verifier",
-                               (state, int(time.time()))).fetchone()
+        pending = conn.execute("DELETE FROM sso_logins WHERE state = ? AND expires_at > ? "
+                               "RETURNING code_verifier, nonce", (state, int(time.time()))).fetchone()
     if pending is None or not code:
         raise SSOError("This sign-in attempt has expired or was already used. Please sign in again.")
     options = CodeAuthenticationOptions()
@@ -97,6 +98,9 @@ def finish_login(*, code: str | None, state: str | None, cookie_state: str | Non
                                          options=TokenValidationOptions(issuer=ENVIRONMENT_URL, audience=[CLIENT_ID]))
     except Exception:
         raise SSOError("Your identity provider's answer could not be verified. Please sign in again.") from None
+    # The ID token must answer this login: a code obtained for another login carries another nonce.
+    if not secrets.compare_digest(str(claims.get("nonce", "")), pending["nonce"]):
+        raise SSOError("Your identity provider's answer belongs to another sign-in. Please sign in again.")
     verified = verified_domains(claims["oid"])
     with db.transaction() as conn:
         return find_or_create_user(conn, connection_id=claims["amr"][0], subject=claims["sub"],

@@ -1,6 +1,8 @@
 """OAuth/OIDC endpoints over raw HTTP: the good paths the SDKs don't cover, and every bad input."""
 from __future__ import annotations
 
+import re
+
 import socket
 import ssl
 
@@ -145,6 +147,18 @@ def test_idp_page_shows_connection_type(http, main_env):
         page = http.get(resp.headers["location"])
         assert f'<dd id="connection-type">{kind}</dd>' in page.text
         assert conn in page.text
+
+
+@pytest.mark.parametrize("hint, prefilled", [({"connection_id": ACME_SAML}, ""),
+                                              ({"organization_id": ACME_ORG}, ""),
+                                              ({"login_hint": "zed@acme.test"}, "zed@acme.test")])
+def test_idp_page_prefills_the_email_only_from_login_hint(http, main_env, hint, prefilled):
+    """Documented minimum: nothing but the app's login_hint tells the IdP who signs in (a seeded user
+    of the domain must not appear on the page by itself)."""
+    resp = http.get("/oauth/authorize", params=authorize_params(main_env.client_id, **hint))
+    page = http.get(resp.headers["location"])
+    field = re.search(r'<input type="email" id="email" name="email" value="([^"]*)"', page.text)
+    assert field and field.group(1) == prefilled, page.text[:800]
 
 
 def test_expired_or_unknown_login_request_shows_error(http):

@@ -97,9 +97,7 @@ async def sso_submit(request: Request) -> Response:
 def _idp_page(request: Request, req: AuthRequest, connection, email: str = "", error: str | None = None, status: int = 200):
     store = ctx_of(request).store
     org = store.organization(connection.organization_id)
-    if not email:
-        email = req.login_hint or next(
-            (u.email for u in store.users.values() if u.email.rsplit("@", 1)[1] in connection.domains), "")
+    email = email or req.login_hint or ""  # pre-filled only from the app's login_hint (documented minimum)
     label = connection.provider.replace("_", " ").title()
     return pages.render(
         "idp.html", f"{label} ({connection.type})", status, raw={"error": pages.error_html(error)},

@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS sso_identities (  -- an IdP account: its connection a
 CREATE TABLE IF NOT EXISTS sso_logins (      -- SP-initiated logins on their way to the IdP
   state TEXT PRIMARY KEY,
   code_verifier TEXT NOT NULL,
+  nonce TEXT NOT NULL,                      -- must come back in the ID token
   expires_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS directory_users ( -- users kept in sync by the customer's directory (SCIM)

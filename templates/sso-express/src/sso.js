@@ -36,10 +36,12 @@ export async function hasSso(email) {
 export function startLogin({ email, organizationId, connectionId } = {}) {
   const state = randomBytes(32).toString("base64url");
   const codeVerifier = randomBytes(48).toString("base64url");
-  db.run("INSERT INTO sso_logins (state, code_verifier, expires_at) VALUES (?, ?, ?)",
-    [state, codeVerifier, now() + LOGIN_TTL]);
+  const nonce = randomBytes(32).toString("base64url"); // must come back in the ID token
+  db.run("INSERT INTO sso_logins (state, code_verifier, nonce, expires_at) VALUES (?, ?, ?, ?)",
+    [state, codeVerifier, nonce, now() + LOGIN_TTL]);
   const url = scalekit.getAuthorizationUrl(REDIRECT_URI, {
     state,
+    nonce,
     connectionId,
     organizationId,
     loginHint: email, // Scalekit picks the connection of the organization that verified this domain
@@ -73,7 +75,7 @@ export async function finishLogin({ code, state, cookieState }) {
       !timingSafeEqual(Buffer.from(state), Buffer.from(cookieState))) {
     throw new SSOError("This sign-in attempt is not the one your browser started. Please sign in again.");
   }
-  const pending = db.get("DELETE FROM sso_logins WHERE state = ? AND expires_at > ? RETURNING code_verifier",
+  const pending = db.get("DELETE FROM sso_logins WHERE state = ? AND expires_at > ? RETURNING code_verifier, nonce",
     [state, now()]);
   if (!pending || !code) {
     throw new SSOError("This sign-in attempt has expired or was already used. Please sign in again.");
@@ -85,6 +87,11 @@ export async function finishLogin({ code, state, cookieState }) {
     claims = await scalekit.validateToken(result.idToken, { issuer: ENVIRONMENT_URL, audience: [CLIENT_ID] });
   } catch {
     throw new SSOError("Your identity provider's answer could not be verified. Please sign in again.");
+  }
+  // The ID token must answer this login: a code obtained for another login carries another nonce.
+  if (typeof claims.nonce !== "string" || claims.nonce.length !== pending.nonce.length ||
+      !timingSafeEqual(Buffer.from(claims.nonce), Buffer.from(pending.nonce))) {
+    throw new SSOError("Your identity provider's answer belongs to another sign-in. Please sign in again.");
   }
   const domains = await verifiedDomains(claims.oid);
   return transaction(() => findOrCreateUser({ connectionId: claims.amr[0], subject: claims.sub,

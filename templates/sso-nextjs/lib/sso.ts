@@ -41,10 +41,12 @@ export function startLogin(
 ): { url: string; state: string } {
   const state = randomBytes(32).toString("base64url");
   const codeVerifier = randomBytes(48).toString("base64url");
-  db().run("INSERT INTO sso_logins (state, code_verifier, expires_at) VALUES (?, ?, ?)",
-    [state, codeVerifier, now() + LOGIN_TTL]);
+  const nonce = randomBytes(32).toString("base64url"); // must come back in the ID token
+  db().run("INSERT INTO sso_logins (state, code_verifier, nonce, expires_at) VALUES (?, ?, ?, ?)",
+    [state, codeVerifier, nonce, now() + LOGIN_TTL]);
   const url = scalekit().getAuthorizationUrl(`${appUrl()}/auth/callback`, {
     state,
+    nonce,
     connectionId,
     organizationId,
     loginHint: email, // Scalekit picks the connection of the organization that verified this domain
@@ -80,8 +82,8 @@ export async function finishLogin(
       !timingSafeEqual(Buffer.from(state), Buffer.from(cookieState))) {
     throw new SSOError("This sign-in attempt is not the one your browser started. Please sign in again.");
   }
-  const pending = row<{ code_verifier: string }>(
-    "DELETE FROM sso_logins WHERE state = ? AND expires_at > ? RETURNING code_verifier", [state, now()]);
+  const pending = row<{ code_verifier: string; nonce: string }>(
+    "DELETE FROM sso_logins WHERE state = ? AND expires_at > ? RETURNING code_verifier, nonce", [state, now()]);
   if (!pending || !code) {
     throw new SSOError("This sign-in attempt has expired or was already used. Please sign in again.");
   }
@@ -94,6 +96,11 @@ export async function finishLogin(
       audience: [process.env.SCALEKIT_CLIENT_ID!] });
   } catch {
     throw new SSOError("Your identity provider's answer could not be verified. Please sign in again.");
+  }
+  // The ID token must answer this login: a code obtained for another login carries another nonce.
+  if (typeof claims.nonce !== "string" || claims.nonce.length !== pending.nonce.length ||
+      !timingSafeEqual(Buffer.from(claims.nonce), Buffer.from(pending.nonce))) {
+    throw new SSOError("Your identity provider's answer belongs to another sign-in. Please sign in again.");
   }
   const verified = await verifiedDomains(claims.oid);
   return transaction(() => findOrCreateUser({ connectionId: claims.amr[0], subject: claims.sub,
