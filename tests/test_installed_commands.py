@@ -104,3 +104,32 @@ def test_app_commands_name_the_apps_env_file():
             if (checks_local_app or writes_a_file) and "--env-file path/to/your-app/.env" not in command:
                 offenders.append(f"{path.relative_to(REPO)}: {command}")
     assert not offenders, "\n".join(offenders)
+
+
+def done_when_sections(text: str) -> list[str]:
+    return [m.group(0) for m in re.finditer(r"^## Done when\n.*?(?=^## |\Z)", text, re.M | re.S)]
+
+
+@pytest.mark.parametrize("path", PAGES + TEMPLATE_READMES, ids=lambda p: p.relative_to(REPO).as_posix())
+def test_done_when_runs_only_what_the_skill_ships(path):
+    """A "Done when" is the reader's own check: it must name a script the installed skill carries and
+    nothing the skill lacks (the repository's test suites are not shipped)."""
+    for section in done_when_sections(path.read_text()):
+        assert not repository_only_mentions(section), (
+            f"{path.relative_to(REPO)} Done when names what an installed skill lacks: "
+            f"{sorted(set(repository_only_mentions(section)))}")
+        scripts = [s for c in commands(section) for s in SCRIPT.findall(c)]
+        assert scripts, f"{path.relative_to(REPO)}: its Done when runs no shipped script"
+        assert all(f"scripts/{s}" in SKILL_FILES for s in scripts), (path, scripts)
+
+
+RUN_A_FILE = re.compile(r"\b(?:[Rr]un|[Ee]xecute|[Ss]tart)\s+(?:it\s+with\s+|with\s+)?`([^`\n]+)`")
+
+
+@pytest.mark.parametrize("path", PAGES + TEMPLATE_READMES, ids=lambda p: p.relative_to(REPO).as_posix())
+def test_prose_asks_to_run_only_shipped_files(path):
+    """"run `tests/...`" in a sentence sends the reader to a file an installed skill does not have."""
+    text = path.read_text()
+    bad = [m.group(0) for m in RUN_A_FILE.finditer(text) if repository_only_mentions(m.group(1))
+           or any(f"scripts/{s}" not in SKILL_FILES for s in SCRIPT.findall(m.group(1)))]
+    assert not bad, f"{path.relative_to(REPO)} asks to run files the skill does not ship: {bad}"

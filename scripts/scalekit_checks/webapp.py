@@ -460,7 +460,8 @@ def check_unauthenticated(target: Target) -> str:
                    + f", not a redirect to {target.routes['login']}")
     api = browser.get(target.route("api"), "api route")
     expect_status(api, 401, f"API route {target.routes['api']} without a session")
-    return f"{target.routes['page']} redirects to {target.routes['login']}; {target.routes['api']} answers 401"
+    login = target.routes.get("login_page") or target.routes["login"]
+    return f"{target.routes['page']} redirects to {login}; {target.routes['api']} answers 401"
 
 
 def check_login_redirect(target: Target) -> str:
