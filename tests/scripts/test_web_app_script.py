@@ -3,8 +3,10 @@ the local environment, an app that is not running, bad flags. (A passing run aga
 full-stack template is in tests/template_suites/test_web_app_checker.py.)"""
 from __future__ import annotations
 
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from faulty_servers import closed_port
@@ -62,6 +64,11 @@ def runs(local_scalekit, tmp_path_factory):
                                           "--api-path", "/api", "--page-path", "/", "--logout-path", "/out",
                                           "--json"), local, cwd),
         "no_variables": ("test_web_app.py", (open_url, *ROUTES, "--json"), base_env(), cwd),
+        "bad_sso_flags": ("test_web_app.py", (open_url, *ROUTES, "--sso-domain", "not a domain", "--provider",
+                                              "Google!", "--json"), local, cwd),
+        "sso_and_provider": ("test_web_app.py", (open_url, *ROUTES, "--sso-domain", "acme.test", "--provider",
+                                                 "google", "--email", "bob@globex.test", "--json"), local, cwd),
+        "sso_no_auth": ("test_web_app.py", (open_url, *ROUTES, "--sso-domain", "acme.test", "--json"), local, cwd),
     }
     yield run_many(jobs)
     open_app.shutdown()
@@ -98,3 +105,28 @@ def test_bad_flags_are_configuration_errors(runs):
 
 def test_missing_variables_are_configuration_errors(runs):
     assert_failed(result(runs, "no_variables"), 2, "SCALEKIT_ENVIRONMENT_URL")
+
+
+def test_bad_sso_and_provider_flags_are_configuration_errors(runs):
+    assert_failed(result(runs, "bad_sso_flags"), 2, "must be a domain like acme.test", "must be a provider name")
+    assert_failed(result(runs, "sso_and_provider"), 2, "two different logins", "is not a user of --sso-domain")
+
+
+def test_an_app_without_auth_fails_the_sso_mode_too(runs, local_scalekit):
+    run = result(runs, "sso_no_auth")
+    assert_failed(run, 5, "unauthenticated", "not a redirect")
+    assert_no_leaks(run, local_scalekit.client_secret)
+
+
+def test_a_login_path_with_a_query_gets_more_parameters_after_an_ampersand():
+    """--login-path '/auth/sso?email={email}': the open-redirect attack adds ?next=... with & (a
+    second ? would end up inside the email)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    from scalekit_checks.webapp import Target
+
+    sso = Target("http://localhost:3100", {"login": "/auth/sso?email={email}"}, "https://127.0.0.1:8443")
+    assert sso.login_url("bob+1@acme.test") == "http://localhost:3100/auth/sso?email=bob%2B1@acme.test"
+    assert sso.login_url("bob@acme.test", "?next=%2F%2Fevil.test") == \
+        "http://localhost:3100/auth/sso?email=bob@acme.test&next=%2F%2Fevil.test"
+    plain = Target("http://localhost:3000", {"login": "/auth/login"}, "https://127.0.0.1:8443")
+    assert plain.login_url("alice@acme.test", "?next=%2F") == "http://localhost:3000/auth/login?next=%2F"
