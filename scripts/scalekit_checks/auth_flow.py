@@ -48,7 +48,7 @@ class Flow:
             from . import local
 
             self.facts = local.seed_facts(args.seed)
-            login = args.login_as or (self.facts.sso_login_email if args.path == "sso" else None) or self.facts.login_email
+            login = args.login_as or (self.sso_login_email() if args.path == "sso" else None) or self.facts.login_email
             local_options = {"login_email": login, "seed_path": args.seed}
             if not args.redirect_uri:  # our free port: allow it in the local environment's seed
                 local_options["register"] = (self.listener.redirect_uri, self.listener.post_logout_uri)
@@ -71,6 +71,20 @@ class Flow:
             self.listener.close()
         if self.local_env is not None:
             self.local_env.stop()
+
+    def sso_login_email(self) -> str | None:
+        """--local --path sso: a seeded user of the connection that --domain, --organization-id or
+        --connection-id routes to (the seed's first SSO user without them)."""
+        args = self.args
+        if not (args.domain or args.organization_id or args.connection_id):
+            return self.facts.sso_login_email
+        email = self.facts.sso_user_for(organization_id=args.organization_id, connection_id=args.connection_id,
+                                        domain=args.domain)
+        if email is None:
+            raise CheckFailed(Exit.CONFIG, "the local environment's seed has no SSO connection with a user for "
+                              + ", ".join(f"--{k.replace('_', '-')} {getattr(args, k)}"
+                                          for k in ("domain", "organization_id", "connection_id") if getattr(args, k)))
+        return email
 
     # -- the login -----------------------------------------------------------------------------
     def sso_target(self) -> dict:
@@ -184,6 +198,9 @@ class Flow:
                     raise CheckFailed(Exit.CONFIG, f"no SSO connection is configured for the domain {target['domain']}")
                 if got_org not in owners:
                     raise CheckFailed(Exit.AUTH, f"logged in to organization {got_org}, which does not own {target['domain']}")
+                if got_conn not in {conn.id for conn in response.connections}:
+                    raise CheckFailed(Exit.AUTH, f"logged in through connection {got_conn}, not the SSO connection of "
+                                                 f"{target['domain']}")
             c.ok(f"organization {got_org} through connection {got_conn}", {"organization_id": got_org, "connection_id": got_conn})
 
     def refresh(self, refresh_token: str | None) -> None:

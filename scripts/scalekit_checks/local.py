@@ -21,6 +21,21 @@ class SeedFacts:
     sso_connection_id: str | None
     sso_login_email: str | None  # a user whose email domain belongs to that connection
     resource_ids: tuple[str, ...] = ()  # MCP servers (res_...)
+    connections: tuple[dict, ...] = ()  # SSO connections with domains: {id, organization_id, domains}
+    user_emails: tuple[str, ...] = ()
+
+    def sso_user_for(self, *, organization_id: str | None = None, connection_id: str | None = None,
+                     domain: str | None = None) -> str | None:
+        """A seeded user whose email domain belongs to the SSO connection the target routes to."""
+        for conn in self.connections:
+            if (connection_id and conn["id"] != connection_id) or \
+                    (organization_id and conn["organization_id"] != organization_id) or \
+                    (domain and domain.lower() not in conn["domains"]):
+                continue
+            user = next((e for e in self.user_emails if e.rsplit("@", 1)[-1].lower() in conn["domains"]), None)
+            if user:
+                return user
+        return None
 
     def only_resource(self) -> str:
         """--path mcp without --resource-id: the seed's resource, if it has exactly one."""
@@ -60,6 +75,10 @@ def seed_facts(seed_path: str | None) -> SeedFacts:
         sso_connection_id=connection["id"] if connection else None,
         sso_login_email=sso_user,
         resource_ids=tuple(r["id"] for r in seed.get("resources", [])),
+        connections=tuple({"id": c["id"], "organization_id": c["organization_id"],
+                           "domains": [d.lower() for d in c["domains"]]}
+                          for c in seed.get("connections", []) if c.get("domains")),
+        user_emails=tuple(u["email"] for u in users),
     )
 
 

@@ -45,8 +45,13 @@ CASES = {
     "no_offline_access": Case(("--local", "--scopes", "openid profile email", "--json"), 0),
     "redirect_uri_not_allowed": Case(("--local", "--redirect-uri", "REDIRECT", "--json"), 3,
                                      ("refused the login request", "is not registered")),
-    "not_a_member": Case(("--local", "--path", "sso", "--organization-id", SEED_ORG_OTHER), 3,
-                         ("access_denied", "not a member")),
+    "sso_domain_acme": Case(("--local", "--path", "sso", "--domain", "acme.test", "--json"), 0),
+    "sso_domain_globex": Case(("--local", "--path", "sso", "--domain", "globex.test", "--json"), 0),
+    "sso_domain_without_connection": Case(("--local", "--path", "sso", "--domain", "initech.test"), 2,
+                                          ("no SSO connection with a user for --domain initech.test",)),
+    # Alice (acme.test) pushed through Globex's IdP: it signs in only users of globex.test.
+    "not_a_member": Case(("--local", "--path", "sso", "--organization-id", SEED_ORG_OTHER, "--login-as",
+                          "alice@acme.test"), 3, ("access_denied", "not a user of connection")),
     "wrong_secret": Case(("--redirect-uri", "REDIRECT", "--json"), 3, ("sdk client", "invalid_client"),
                          env="wrong secret"),
     # 3 s, not 1: the SDK client's own calls share --timeout and must finish first on a busy machine
@@ -122,6 +127,19 @@ def test_sso_login_lands_in_the_organization(results, name):
     assert data(run, "sso")["organization_id"] == SEED_ORG_ALICE
     if name == "sso":  # no target given: the seed's SSO connection
         assert data(run, "sso")["connection_id"] == SEED_SSO_CONNECTION
+    assert_no_leaks(run, results[1]["SCALEKIT_CLIENT_SECRET"])
+
+
+@pytest.mark.parametrize("name, organization, connection, email", [
+    ("sso_domain_acme", SEED_ORG_ALICE, SEED_SSO_CONNECTION, "alice@acme.test"),
+    ("sso_domain_globex", SEED_ORG_OTHER, "conn_70000000000002002", "carol@globex.test")])
+def test_sso_by_domain_logs_in_a_user_of_that_domain_through_its_connection(results, name, organization, connection,
+                                                                            email):
+    run = result(results[0], name)
+    assert run.code == 0, run
+    assert data(run, "sso") == {"organization_id": organization, "connection_id": connection}
+    claims = data(run, "id token")["claims"]
+    assert claims["email"] == email and claims["amr"] == [connection], claims  # not the password connection
     assert_no_leaks(run, results[1]["SCALEKIT_CLIENT_SECRET"])
 
 

@@ -140,11 +140,19 @@ async def authorize(request: Request) -> Response:
         login_hint=login_hint, organization_id=org_id, expires_at=time.time() + AUTH_REQUEST_TTL,
     )
 
-    # Headless login (--auto-login): everything above was still checked.
+    # Headless login (--auto-login): everything above was still checked, and it is routed like a
+    # browser's login; an SSO connection signs in only users of its domains (as its IdP page does).
     if ctx.auto_login_user_id:
         user = store.users[ctx.auto_login_user_id]
-        if connection is not None:
-            return complete_login(request, req, user, connection.id, connection.organization_id)
+        routed_to = connection or (store.connection_for_organization(org_id) if org_id else None) or \
+            (store.connection_for_domain(domain) if domain else None) or \
+            (store.connection_for_domain(login_hint.rsplit("@", 1)[1]) if login_hint and "@" in login_hint else None)
+        if routed_to is not None:
+            if user.email.rsplit("@", 1)[-1].lower() not in routed_to.domains and \
+                    routed_to.id not in store.hostile_idp_connections:
+                return error_redirect(req, "access_denied", f"the --auto-login user is not a user of connection "
+                                                            f"{routed_to.id}'s domains")
+            return complete_login(request, req, user, routed_to.id, routed_to.organization_id)
         if provider:
             return complete_login(request, req, user, store.providers[provider].connection_id, None)
         return complete_login(request, req, user, store.password_connection_id, None)
