@@ -31,7 +31,7 @@ def verify(headers: dict[str, str], body: bytes) -> dict:
     """The event, if Scalekit signed exactly this body with our secret within the last 5 minutes."""
     try:
         # The SDK reads the headers webhook-id, webhook-timestamp and webhook-signature (lower case).
-        scalekit.verify_webhook_payload(WEBHOOK_SECRET, {k.lower(): v for k, v in headers.items()}, body)
+        scalekit().verify_webhook_payload(WEBHOOK_SECRET, {k.lower(): v for k, v in headers.items()}, body)
         return json.loads(body)
     except Exception:
         raise WebhookRejected("invalid webhook signature") from None

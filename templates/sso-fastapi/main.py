@@ -103,8 +103,11 @@ def login_email(email: str = Form(...)):
     email = email.strip().lower()
     if "@" not in email:
         return email_form("Enter your work email address.", 400)
-    if sso.has_sso(email):
-        return RedirectResponse("/auth/sso?email=" + quote(email), 303)
+    try:
+        if sso.has_sso(email):
+            return RedirectResponse("/auth/sso?email=" + quote(email), 303)
+    except sso.SSOError as exc:  # Scalekit is down: a password still works
+        return password_form(email, str(exc))
     return password_form(email)
 # endregion home_realm_discovery
 
@@ -131,15 +134,19 @@ def logout(request: Request):
 @app.get("/auth/sso")
 def sso_start(email: str | None = None, org: str | None = None):
     """Start an SSO login for an email (its domain picks the connection) or for an organization slug."""
-    with db.transaction() as conn:
-        if org:
-            row = conn.execute("SELECT scalekit_organization_id FROM organizations WHERE slug = ?", (org,)).fetchone()
-            if row is None or row["scalekit_organization_id"] is None:
-                return email_form("This organization does not use single sign-on.", 404)
-            return to_identity_provider(*sso.start_login(conn, organization_id=row["scalekit_organization_id"]))
-        if not email or "@" not in email or not sso.has_sso(email):
-            return email_form("Single sign-on is not set up for this email domain.", 400)
-        return to_identity_provider(*sso.start_login(conn, email=email.strip().lower()))
+    try:
+        with db.transaction() as conn:
+            if org:
+                row = conn.execute("SELECT scalekit_organization_id FROM organizations WHERE slug = ?",
+                                   (org,)).fetchone()
+                if row is None or row["scalekit_organization_id"] is None:
+                    return email_form("This organization does not use single sign-on.", 404)
+                return to_identity_provider(*sso.start_login(conn, organization_id=row["scalekit_organization_id"]))
+            if not email or "@" not in email or not sso.has_sso(email):
+                return email_form("Single sign-on is not set up for this email domain.", 400)
+            return to_identity_provider(*sso.start_login(conn, email=email.strip().lower()))
+    except sso.SSOError as exc:  # Scalekit is down (503)
+        return email_form(str(exc), exc.status)
 
 
 @app.get("/auth/callback")

@@ -20,8 +20,9 @@ APP_URL = os.environ.get("APP_URL", "http://localhost:3100")
 REDIRECT_URI = APP_URL + "/auth/callback"
 ENVIRONMENT_URL = os.environ["SCALEKIT_ENVIRONMENT_URL"]
 CLIENT_ID = os.environ["SCALEKIT_CLIENT_ID"]
-scalekit = ScalekitClient(ENVIRONMENT_URL, CLIENT_ID, os.environ["SCALEKIT_CLIENT_SECRET"])
 LOGIN_TTL = 600  # seconds a started SSO login may take
+UNAVAILABLE = ("Single sign-on is unavailable right now: Scalekit cannot be reached. Sign in with your password, "
+               "or try again in a few minutes.")
 
 
 class SSOError(Exception):
@@ -32,11 +33,31 @@ class SSOError(Exception):
         self.status = status
 
 
+_client: ScalekitClient | None = None
+
+
+def scalekit() -> ScalekitClient:
+    """The Scalekit client, created on first use: its constructor signs in to Scalekit, so creating it
+    at import would keep the whole app, password login included, from starting during an outage."""
+    global _client
+    if _client is None:
+        try:
+            _client = ScalekitClient(ENVIRONMENT_URL, CLIENT_ID, os.environ["SCALEKIT_CLIENT_SECRET"])
+        except Exception:
+            raise SSOError(UNAVAILABLE, 503) from None
+    return _client
+
+
 # region discovery
 def has_sso(email: str) -> bool:
     """Home-realm discovery: does the email's domain belong to a customer with SSO?"""
     domain = email.rsplit("@", 1)[-1].strip().lower()
-    response, _ = scalekit.connection.list_connections_by_domain(domain)
+    try:
+        response, _ = scalekit().connection.list_connections_by_domain(domain)
+    except SSOError:
+        raise
+    except Exception:
+        raise SSOError(UNAVAILABLE, 503) from None
     return any(connection.enabled for connection in response.connections)
 # endregion discovery
 
@@ -59,7 +80,7 @@ def start_login(conn: sqlite3.Connection, *, email: str | None = None, organizat
     if email:  # Scalekit picks the connection of the organization that verified this domain
         options.login_hint = email
         options.domain_hint = email.rsplit("@", 1)[-1]
-    url = scalekit.get_authorization_url(REDIRECT_URI, options)
+    url = scalekit().get_authorization_url(REDIRECT_URI, options)
     # The Python SDK has no PKCE options: add the S256 challenge to the URL yourself.
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     return url + "&" + urlencode({"code_challenge": challenge, "code_challenge_method": "S256"}), state
@@ -70,8 +91,9 @@ def start_login(conn: sqlite3.Connection, *, email: str | None = None, organizat
 def start_idp_initiated_login(conn: sqlite3.Connection, token: str) -> tuple[str, str]:
     """A login started at the IdP's portal: check Scalekit's token, then start a fresh SP-initiated
     login to the same connection. Its relay_state is not used as our state."""
+    client = scalekit()
     try:
-        claims = scalekit.get_idp_initiated_login_claims(token, options=TokenValidationOptions(issuer=ENVIRONMENT_URL))
+        claims = client.get_idp_initiated_login_claims(token, options=TokenValidationOptions(issuer=ENVIRONMENT_URL))
     except Exception:
         raise SSOError("This sign-in link from your identity provider is invalid or has expired.") from None
     return start_login(conn, connection_id=claims.get("connection_id"),
@@ -91,10 +113,11 @@ def finish_login(*, code: str | None, state: str | None, cookie_state: str | Non
         raise SSOError("This sign-in attempt has expired or was already used. Please sign in again.")
     options = CodeAuthenticationOptions()
     options.code_verifier = pending["code_verifier"]
+    client = scalekit()
     try:
-        result = scalekit.authenticate_with_code(code, REDIRECT_URI, options)
+        result = client.authenticate_with_code(code, REDIRECT_URI, options)
         # Check the ID token's issuer and audience too (the SDK checks only its signature).
-        claims = scalekit.validate_token(result["id_token"],
+        claims = client.validate_token(result["id_token"],
                                          options=TokenValidationOptions(issuer=ENVIRONMENT_URL, audience=[CLIENT_ID]))
     except Exception:
         raise SSOError("Your identity provider's answer could not be verified. Please sign in again.") from None
@@ -112,7 +135,12 @@ def finish_login(*, code: str | None, state: str | None, cookie_state: str | Non
 # region link
 def verified_domains(organization_id: str) -> set[str]:
     """The domains this organization proved it owns (DNS check in the admin portal)."""
-    response, _ = scalekit.domain.list_domains(organization_id, domain_type="ORGANIZATION_DOMAIN")
+    try:
+        response, _ = scalekit().domain.list_domains(organization_id, domain_type="ORGANIZATION_DOMAIN")
+    except SSOError:
+        raise
+    except Exception:
+        raise SSOError(UNAVAILABLE, 503) from None
     return {d.domain.lower() for d in response.domains if d.domain_type == DomainType.ORGANIZATION_DOMAIN
             and d.verification_status in (VerificationStatus.VERIFIED, VerificationStatus.AUTO_VERIFIED)}
 
@@ -152,11 +180,11 @@ def find_or_create_user(conn: sqlite3.Connection, *, connection_id: str, subject
 # region admin
 def portal_link(organization_id: str) -> str:
     """A fresh admin portal link: single use, valid for one minute, so redirect to it at once."""
-    return scalekit.organization.generate_portal_link(organization_id).location
+    return scalekit().organization.generate_portal_link(organization_id).location
 
 
 def domains(organization_id: str) -> list[dict]:
-    response, _ = scalekit.domain.list_domains(organization_id)
+    response, _ = scalekit().domain.list_domains(organization_id)
     return [{"domain": d.domain, "status": VerificationStatus.Name(d.verification_status),
              "txt_name": d.txt_record_key, "txt_value": d.txt_record_secret} for d in response.domains]
 
@@ -166,10 +194,10 @@ def enable_sso(conn: sqlite3.Connection, org: sqlite3.Row) -> None:
     from scalekit.v1.organizations.organizations_pb2 import CreateOrganization
 
     try:
-        found, _ = scalekit.organization.get_organization_by_external_id(org["slug"])
+        found, _ = scalekit().organization.get_organization_by_external_id(org["slug"])
         organization_id = found.organization.id
     except Exception:
-        created, _ = scalekit.organization.create_organization(
+        created, _ = scalekit().organization.create_organization(
             CreateOrganization(display_name=org["name"], external_id=org["slug"]))
         organization_id = created.organization.id
     conn.execute("UPDATE organizations SET scalekit_organization_id = ? WHERE id = ?", (organization_id, org["id"]))
@@ -177,5 +205,5 @@ def enable_sso(conn: sqlite3.Connection, org: sqlite3.Row) -> None:
 
 def add_domain(organization_id: str, domain: str) -> None:
     """Register a domain; the admin publishes its TXT record and Scalekit verifies it by DNS."""
-    scalekit.domain.create_domain(organization_id, domain.strip().lower())
+    scalekit().domain.create_domain(organization_id, domain.strip().lower())
 # endregion admin

@@ -288,6 +288,36 @@ def test_idp_initiated_login_starts_a_fresh_sp_initiated_login(server, agent):
     assert refused.status_code == 400 and server.local.url not in refused.headers.get("location", "")
 
 
+# ---- a Scalekit outage ----------------------------------------------------------------------------
+OUTAGE = ("--fault", "rpc:*=UNAVAILABLE", "--fault", "POST /oauth/token=503")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_scalekit_outage_leaves_password_login_working_and_sso_answers_503(template_server, name):
+    """Scalekit is down from before the app starts (every management call UNAVAILABLE, its token
+    endpoint 503): the app starts, its own password login works, SSO answers 503 with a clear message;
+    once Scalekit is back, SSO works without a restart."""
+    server = template_server(name, local_args=OUTAGE)
+    email, password = server.manifest["demo_password_user"].split(":", 1)
+    user, later = Agent(server), Agent(server)
+    try:
+        step = user.within_app(user.app.post(route(server, "discover"), data={"email": email}))
+        assert step.status_code == 200 and 'name="password"' in step.text.replace("'", '"'), step.text[:500]
+        assert signed_in(user.password_login(email, password))
+        assert user.me().json()["email"] == email
+        sso = user.within_app(user.app.get(route(server, "sso_start", email="bob@acme.test")))
+        assert sso.status_code == 503, (sso.status_code, sso.text[:500])
+        assert "unavailable" in sso.text.lower() and "password" in sso.text.lower()
+        assert server.local.url not in sso.headers.get("location", "")
+        with local_admin(server) as admin:
+            assert admin.delete("/_local/faults").status_code < 300
+        assert signed_in(later.sso_login("bob@acme.test"))
+        assert later.me().json()["email"] == "bob@acme.test"
+    finally:
+        user.close()
+        later.close()
+
+
 # ---- account takeover and tenant isolation ------------------------------------------------------
 def test_a_hostile_idp_cannot_take_over_another_organizations_account(server, agent):
     assert signed_in(agent().sso_login(CAROL[0]))  # Carol's account has a Globex SSO identity too

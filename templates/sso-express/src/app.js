@@ -89,7 +89,12 @@ app.get("/login", async (req, res) => {
 app.post("/login", form, async (req, res) => {
   const email = String(req.body?.email ?? "").trim().toLowerCase();
   if (!email.includes("@")) return emailForm(res, "Enter your work email address.", 400);
-  if (await sso.hasSso(email)) return res.redirect(303, `/auth/sso?email=${encodeURIComponent(email)}`);
+  try {
+    if (await sso.hasSso(email)) return res.redirect(303, `/auth/sso?email=${encodeURIComponent(email)}`);
+  } catch (err) {
+    if (err instanceof sso.SSOError) return passwordForm(res, email, err.message); // Scalekit is down: a password still works
+    throw err;
+  }
   passwordForm(res, email);
 });
 // endregion home_realm_discovery
@@ -119,8 +124,13 @@ app.get("/auth/sso", async (req, res) => {
     if (!row?.scalekit_organization_id) return emailForm(res, "This organization does not use single sign-on.", 404);
     return toIdentityProvider(res, sso.startLogin({ organizationId: row.scalekit_organization_id }));
   }
-  if (typeof email !== "string" || !email.includes("@") || !(await sso.hasSso(email))) {
-    return emailForm(res, "Single sign-on is not set up for this email domain.", 400);
+  try {
+    if (typeof email !== "string" || !email.includes("@") || !(await sso.hasSso(email))) {
+      return emailForm(res, "Single sign-on is not set up for this email domain.", 400);
+    }
+  } catch (err) {
+    if (err instanceof sso.SSOError) return emailForm(res, err.message, err.status); // Scalekit is down (503)
+    throw err;
   }
   toIdentityProvider(res, sso.startLogin({ email: email.trim().toLowerCase() }));
 });

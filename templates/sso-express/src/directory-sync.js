@@ -19,7 +19,7 @@ export class WebhookRejected extends Error {}
 export function verify(headers, rawBody) {
   try {
     // The SDK reads the headers webhook-id, webhook-timestamp and webhook-signature (lower case).
-    scalekit.verifyWebhookPayload(WEBHOOK_SECRET, headers, rawBody);
+    scalekit().verifyWebhookPayload(WEBHOOK_SECRET, headers, rawBody);
     return JSON.parse(rawBody);
   } catch {
     throw new WebhookRejected("invalid webhook signature");

@@ -10,7 +10,24 @@ export const APP_URL = process.env.APP_URL || "http://localhost:3100";
 const REDIRECT_URI = `${APP_URL}/auth/callback`;
 const ENVIRONMENT_URL = process.env.SCALEKIT_ENVIRONMENT_URL;
 const CLIENT_ID = process.env.SCALEKIT_CLIENT_ID;
-export const scalekit = new ScalekitClient(ENVIRONMENT_URL, CLIENT_ID, process.env.SCALEKIT_CLIENT_SECRET);
+export const UNAVAILABLE = "Single sign-on is unavailable right now: Scalekit cannot be reached. " +
+  "Sign in with your password, or try again in a few minutes.";
+
+let client;
+// Created on first use: nothing about Scalekit runs before a request needs it.
+export function scalekit() {
+  client ??= new ScalekitClient(ENVIRONMENT_URL, CLIENT_ID, process.env.SCALEKIT_CLIENT_SECRET);
+  return client;
+}
+
+// A Scalekit call that fails for lack of Scalekit (not for bad input) answers 503 with UNAVAILABLE.
+async function reachScalekit(call) {
+  try {
+    return await call();
+  } catch {
+    throw new SSOError(UNAVAILABLE, 503);
+  }
+}
 export const LOGIN_TTL = 600; // seconds a started SSO login may take
 const now = () => Math.floor(Date.now() / 1000);
 
@@ -26,7 +43,7 @@ export class SSOError extends Error {
 // Home-realm discovery: does the email's domain belong to a customer with SSO?
 export async function hasSso(email) {
   const domain = email.split("@").pop().trim().toLowerCase();
-  const { connections } = await scalekit.connection.listConnectionsByDomain(domain);
+  const { connections } = await reachScalekit(() => scalekit().connection.listConnectionsByDomain(domain));
   return connections.some((connection) => connection.enabled);
 }
 // endregion discovery
@@ -39,7 +56,7 @@ export function startLogin({ email, organizationId, connectionId } = {}) {
   const nonce = randomBytes(32).toString("base64url"); // must come back in the ID token
   db.run("INSERT INTO sso_logins (state, code_verifier, nonce, expires_at) VALUES (?, ?, ?, ?)",
     [state, codeVerifier, nonce, now() + LOGIN_TTL]);
-  const url = scalekit.getAuthorizationUrl(REDIRECT_URI, {
+  const url = scalekit().getAuthorizationUrl(REDIRECT_URI, {
     state,
     nonce,
     connectionId,
@@ -59,7 +76,7 @@ export function startLogin({ email, organizationId, connectionId } = {}) {
 export async function startIdpInitiatedLogin(token) {
   let claims;
   try {
-    claims = await scalekit.getIdpInitiatedLoginClaims(token, { issuer: ENVIRONMENT_URL });
+    claims = await scalekit().getIdpInitiatedLoginClaims(token, { issuer: ENVIRONMENT_URL });
   } catch {
     throw new SSOError("This sign-in link from your identity provider is invalid or has expired.");
   }
@@ -82,9 +99,9 @@ export async function finishLogin({ code, state, cookieState }) {
   }
   let claims;
   try {
-    const result = await scalekit.authenticateWithCode(code, REDIRECT_URI, { codeVerifier: pending.code_verifier });
+    const result = await scalekit().authenticateWithCode(code, REDIRECT_URI, { codeVerifier: pending.code_verifier });
     // The Node SDK only decodes the ID token: verify its signature, issuer and audience here.
-    claims = await scalekit.validateToken(result.idToken, { issuer: ENVIRONMENT_URL, audience: [CLIENT_ID] });
+    claims = await scalekit().validateToken(result.idToken, { issuer: ENVIRONMENT_URL, audience: [CLIENT_ID] });
   } catch {
     throw new SSOError("Your identity provider's answer could not be verified. Please sign in again.");
   }
@@ -102,7 +119,8 @@ export async function finishLogin({ code, state, cookieState }) {
 // region link
 // The domains this organization proved it owns (DNS check in the admin portal).
 export async function verifiedDomains(organizationId) {
-  const { domains } = await scalekit.domain.listDomains(organizationId, { domainType: "ORGANIZATION_DOMAIN" });
+  const { domains } = await reachScalekit(() =>
+    scalekit().domain.listDomains(organizationId, { domainType: "ORGANIZATION_DOMAIN" }));
   return new Set(domains
     .filter((d) => d.domainType === DomainType.ORGANIZATION_DOMAIN &&
       [VerificationStatus.VERIFIED, VerificationStatus.AUTO_VERIFIED].includes(d.verificationStatus))
@@ -141,11 +159,11 @@ export function findOrCreateUser({ connectionId, subject, organizationId, email,
 // region admin
 // A fresh admin portal link: single use, valid for one minute, so redirect to it at once.
 export async function portalLink(organizationId) {
-  return (await scalekit.organization.generatePortalLink(organizationId)).location;
+  return (await scalekit().organization.generatePortalLink(organizationId)).location;
 }
 
 export async function domains(organizationId) {
-  const { domains } = await scalekit.domain.listDomains(organizationId);
+  const { domains } = await scalekit().domain.listDomains(organizationId);
   return domains.map((d) => ({ domain: d.domain, status: VerificationStatus[d.verificationStatus],
     txtName: d.txtRecordKey, txtValue: d.txtRecordSecret }));
 }
@@ -154,15 +172,15 @@ export async function domains(organizationId) {
 export async function enableSso(org) {
   let organizationId;
   try {
-    organizationId = (await scalekit.organization.getOrganizationByExternalId(org.slug)).organization.id;
+    organizationId = (await scalekit().organization.getOrganizationByExternalId(org.slug)).organization.id;
   } catch {
-    organizationId = (await scalekit.organization.createOrganization(org.name, { externalId: org.slug })).organization.id;
+    organizationId = (await scalekit().organization.createOrganization(org.name, { externalId: org.slug })).organization.id;
   }
   db.run("UPDATE organizations SET scalekit_organization_id = ? WHERE id = ?", [organizationId, org.id]);
 }
 
 // Register a domain; the admin publishes its TXT record and Scalekit verifies it by DNS.
 export async function addDomain(organizationId, domain) {
-  await scalekit.domain.createDomain(organizationId, domain.trim().toLowerCase());
+  await scalekit().domain.createDomain(organizationId, domain.trim().toLowerCase());
 }
 // endregion admin

@@ -25,11 +25,23 @@ export class SSOError extends Error {
   }
 }
 
+export const UNAVAILABLE = "Single sign-on is unavailable right now: Scalekit cannot be reached. " +
+  "Sign in with your password, or try again in a few minutes.";
+
+// A Scalekit call that fails for lack of Scalekit (not for bad input) answers 503 with UNAVAILABLE.
+async function reachScalekit<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch {
+    throw new SSOError(UNAVAILABLE, 503);
+  }
+}
+
 // region discovery
 // Home-realm discovery: does the email's domain belong to a customer with SSO?
 export async function hasSso(email: string): Promise<boolean> {
   const domain = email.split("@").pop()!.trim().toLowerCase();
-  const { connections } = await scalekit().connection.listConnectionsByDomain(domain);
+  const { connections } = await reachScalekit(() => scalekit().connection.listConnectionsByDomain(domain));
   return connections.some((connection) => connection.enabled);
 }
 // endregion discovery
@@ -111,7 +123,8 @@ export async function finishLogin(
 // region link
 // The domains this organization proved it owns (DNS check in the admin portal).
 export async function verifiedDomains(organizationId: string): Promise<Set<string>> {
-  const { domains } = await scalekit().domain.listDomains(organizationId, { domainType: "ORGANIZATION_DOMAIN" });
+  const { domains } = await reachScalekit(() =>
+    scalekit().domain.listDomains(organizationId, { domainType: "ORGANIZATION_DOMAIN" }));
   return new Set(domains
     .filter((d) => d.domainType === DomainType.ORGANIZATION_DOMAIN &&
       [VerificationStatus.VERIFIED, VerificationStatus.AUTO_VERIFIED].includes(d.verificationStatus))

@@ -1,10 +1,11 @@
 import { redirect } from "next/navigation";
+import { UNAVAILABLE } from "@/lib/sso";
 
-type Search = { idp_initiated_login?: string; email?: string; error?: string; error_description?: string };
+type Search = { idp_initiated_login?: string; email?: string; error?: string; error_description?: string; sso?: string };
 
 // The login the app always had, now asking for the email first (app/login/discover/route.ts decides).
 export default async function Login({ searchParams }: { searchParams: Promise<Search> }) {
-  const { idp_initiated_login: idpInitiatedLogin, email, error, error_description: description } = await searchParams;
+  const { idp_initiated_login: idpInitiatedLogin, email, error, error_description: description, sso } = await searchParams;
   if (idpInitiatedLogin) { // this is the initiate-login URL registered in the Scalekit dashboard
     redirect(`/auth/sso?idp_initiated_login=${encodeURIComponent(idpInitiatedLogin)}`);
   }
@@ -12,6 +13,7 @@ export default async function Login({ searchParams }: { searchParams: Promise<Se
     <main>
       <h1>Sign in</h1>
       {error && <p className="error">Single sign-on failed: {description || error}</p>}
+      {sso === "unavailable" && <p className="error">{UNAVAILABLE}</p>}
       {email ? (
         <form method="post" action="/login/password">
           <input type="email" name="email" id="email" defaultValue={email} required />

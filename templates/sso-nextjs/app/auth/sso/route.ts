@@ -22,8 +22,13 @@ export async function GET(request: Request) {
     if (!found?.scalekit_organization_id) return message("Sign in", "This organization does not use single sign-on.", 404);
     return toIdentityProvider(startLogin({ organizationId: found.scalekit_organization_id }));
   }
-  if (!email || !email.includes("@") || !(await hasSso(email))) {
-    return message("Sign in", "Single sign-on is not set up for this email domain.", 400);
+  try {
+    if (!email || !email.includes("@") || !(await hasSso(email))) {
+      return message("Sign in", "Single sign-on is not set up for this email domain.", 400);
+    }
+  } catch (err) {
+    if (err instanceof SSOError) return message("Sign in", err.message, err.status); // Scalekit is down (503)
+    throw err;
   }
   return toIdentityProvider(startLogin({ email: email.trim().toLowerCase() }));
 }
