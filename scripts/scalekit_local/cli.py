@@ -118,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--hostile-idp", action="append", default=[], metavar="CONNECTION_ID",
                         help="let this SSO connection's identity provider assert any email, not only its "
                              "organization's domains (repeatable; for testing an app's account-linking rules)")
+    parser.add_argument("--modular-sso", action="store_true",
+                        help="an environment for modular SSO (no full-stack auth): an SSO login's ID token sub is "
+                             "'<connection id>;<identity provider's user id>', not a Scalekit user id")
     parser.add_argument("--token-claim", action="append", default=[], metavar="KEY=EXPRESSION",
                         help="add a custom claim to user access tokens (repeatable), as Dashboard > Token Claims "
                              "does, e.g. 'plan=organization.metadata.plan ?? \"free\"'")
@@ -191,6 +194,7 @@ async def serve(args) -> int:
                           post_logout_redirect_uris=args.post_logout_redirect_uri, mcp_resources=args.mcp_resource,
                           mcp_token_issuer=args.mcp_token_issuer, mcp_login_url=args.mcp_login_url,
                           webhook_urls=args.webhook_url, hostile_idp_connections=args.hostile_idp,
+                          modular_sso=args.modular_sso,
                           token_claims=args.token_claim)
         env.verbose = args.verbose
         for spec in args.fault:

@@ -36,7 +36,8 @@ class Environment:
     def __init__(self, port: int = 8443, host: str = "127.0.0.1", tls: bool = True, seed_path=None,
                  data_dir=None, auto_login: str | None = None, access_token_ttl: int = 300, persist: bool = False,
                  redirect_uris=(), post_logout_redirect_uris=(), mcp_resources=(), mcp_token_issuer: str = "environment",
-                 mcp_login_url: str | None = None, webhook_urls=(), hostile_idp_connections=(), token_claims=()):
+                 mcp_login_url: str | None = None, webhook_urls=(), hostile_idp_connections=(), token_claims=(),
+                 modular_sso: bool = False):
         if host not in LOOPBACK_NAMES:
             raise StartupError(f"--host must be one of {', '.join(LOOPBACK_NAMES)} (the environment is loopback-only)", 2)
         if not 0 <= int(port) <= 65535:
@@ -65,6 +66,7 @@ class Environment:
             if self.store.connection(connection_id) is None:
                 raise StartupError(f"--hostile-idp: unknown connection {connection_id!r}", 2)
             self.store.hostile_idp_connections.add(connection_id)
+        self.store.modular_sso = bool(modular_sso)
         auto_user = None
         if auto_login:
             user = self.store.user_by_email(auto_login)

@@ -126,6 +126,30 @@ def test_generated_portal_links_are_single_use_and_live_one_minute(main_env, sdk
         assert browser.get(link.location).status_code == 410
 
 
+# ---- modular SSO ----------------------------------------------------------------------------------------
+def test_modular_sso_id_token_sub_is_the_connection_and_the_idps_user_id(local_scalekit_factory):
+    """developer-docs src/content/docs/sso/guides/user-profile-details.mdx: "The `sub` field is a
+    concatenation of the `connection_id` and a unique identifier assigned to the user by the identity
+    provider" (its example: "conn_17576372041941092;google-oauth2|104630259163176101050"). So with
+    --modular-sso an SSO login's ID token sub is "<connection id>;<IdP's id>", the same at each login
+    of that user, while a password login and an environment without the flag keep the user id."""
+    modular = local_scalekit_factory(auto_login="carol@globex.test", fresh=True, extra_args=("--modular-sso",))
+    plain = local_scalekit_factory(auto_login="carol@globex.test", fresh=True)
+    subjects = []
+    for env, extra in ((modular, {"domain_hint": "globex.test"}), (modular, {"domain_hint": "globex.test"}),
+                       (modular, {}), (plain, {"domain_hint": "globex.test"})):
+        with env_client(env, follow_redirects=False) as client:
+            tokens = exchange(client, env, headless_code(client, env.client_id, **extra)).json()
+        subjects.append((claims_of(tokens["id_token"]), claims_of(tokens["access_token"])))
+    (first, first_access), (again, _), (password, _), (full_stack, _) = subjects
+    connection, _, idp_user_id = first["sub"].partition(";")
+    assert connection == "conn_70000000000002002" == first["amr"][0] and idp_user_id, first["sub"]
+    assert "@" not in idp_user_id and not idp_user_id.startswith("usr_")  # opaque, not the email or a user id
+    assert again["sub"] == first["sub"]
+    assert first_access["sub"].startswith("usr_")  # the docs speak of the ID token only
+    assert password["sub"].startswith("usr_") and full_stack["sub"].startswith("usr_")
+
+
 # ---- webhooks -----------------------------------------------------------------------------------------
 def test_user_login_and_signup_events_have_the_documented_shapes(tmp_path):
     """openapi/scalekit.yaml, webhooks `user.signup` (object OrgMembership, data OrgMembershipEventData:

@@ -144,6 +144,8 @@ def registrations(template: Template, port: int) -> tuple[str, ...]:
              "--post-logout-redirect-uri", base + routes.get("after_logout", "/"))
     if "webhook" in routes:  # its signing secret reaches the app as SCALEKIT_WEBHOOK_SECRET
         flags += ("--webhook-url", base + routes["webhook"])
+    if template.path == "modular-sso":  # its ID tokens carry the connection's subject
+        flags += ("--modular-sso",)
     return flags
 
 

@@ -4,6 +4,7 @@
 document) goes to mcp_as.py; the login pages are in login.py."""
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 import time
@@ -246,7 +247,8 @@ def grant_authorization_code(request: Request, ctx: Context, client: Client, par
 
     access, id_token = ctx.tokens.user_tokens(issuer(request), client, user, entry.organization_id, entry.session_id,
                                               entry.connection_id, entry.scopes, entry.nonce,
-                                              *ctx.store.user_claims(user, entry.organization_id))
+                                              *ctx.store.user_claims(user, entry.organization_id),
+                                              id_subject=id_token_subject(ctx, user, entry.connection_id))
     remember_access_token(entry, access)
     body = {"access_token": access, "id_token": id_token, "token_type": "Bearer",
             "expires_in": ctx.tokens.access_token_ttl, "scope": " ".join(entry.scopes)}
@@ -255,6 +257,16 @@ def grant_authorization_code(request: Request, ctx: Context, client: Client, par
         body["refresh_token"] = ctx.store.issue_refresh_token(entry.family_id, client.id, user.id, entry.organization_id,
                                                               entry.session_id, entry.connection_id, entry.scopes)
     return body
+
+
+def id_token_subject(ctx: Context, user, connection_id: str | None) -> str | None:
+    """--modular-sso: an SSO login's ID token `sub` is the connection id and the identity provider's
+    own id for the user, joined by ";" (developer-docs sso/guides/user-profile-details.mdx). The
+    simulated IdP's id is opaque and stable per connection and email, as a real IdP's is."""
+    if not ctx.store.modular_sso or ctx.store.connection(connection_id) is None:
+        return None
+    idp_user_id = hashlib.sha256(f"{connection_id}\0{user.email.lower()}".encode()).hexdigest()[:24]
+    return f"{connection_id};{idp_user_id}"
 
 
 def grant_refresh_token(request: Request, ctx: Context, client: Client, params: Params) -> dict:
@@ -268,7 +280,8 @@ def grant_refresh_token(request: Request, ctx: Context, client: Client, params: 
         raise OAuthError("invalid_grant", problem)
     scopes, user = refresh_scopes_and_user(ctx, params, rt)
     access, id_token = ctx.tokens.user_tokens(issuer(request), client, user, rt.organization_id, rt.session_id,
-                                              rt.connection_id, scopes, None, *ctx.store.user_claims(user, rt.organization_id))
+                                              rt.connection_id, scopes, None, *ctx.store.user_claims(user, rt.organization_id),
+                                              id_subject=id_token_subject(ctx, user, rt.connection_id))
     new_refresh = ctx.store.issue_refresh_token(rt.family_id, client.id, user.id, rt.organization_id, rt.session_id,
                                                 rt.connection_id, rt.scopes)
     return {"access_token": access, "id_token": id_token, "refresh_token": new_refresh, "token_type": "Bearer",

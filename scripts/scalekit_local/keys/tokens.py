@@ -64,7 +64,7 @@ class TokenIssuer:
 
     def user_tokens(self, issuer: str, client, user, org_id: str | None, session_id: str, connection_id: str,
                     scopes: list[str], nonce: str | None, roles: list[str], permissions: list[str],
-                    custom_claims: dict[str, Any]) -> tuple[str, str]:
+                    custom_claims: dict[str, Any], id_subject: str | None = None) -> tuple[str, str]:
         """(access_token, id_token) for a user login or refresh; roles, permissions and custom claims as
         the store computes them (Store.user_claims).
 
@@ -84,7 +84,7 @@ class TokenIssuer:
         digest = hashlib.sha256(access_token.encode()).digest()
         at_hash = base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
         idt: dict[str, Any] = {
-            "iss": issuer, "aud": [client.id], "azp": client.id, "client_id": client.id, "sub": user.id,
+            "iss": issuer, "aud": [client.id], "azp": client.id, "client_id": client.id, "sub": id_subject or user.id,
             "sid": session_id, "amr": [connection_id], "at_hash": at_hash, "auth_time": int(time.time()),
             "email": user.email, "email_verified": user.email_verified, "name": user.display_name,
             **self._times(self.id_token_ttl),

@@ -50,6 +50,9 @@ class Store:
         self.env_connections: dict[str, EnvConnection] = _env_connections(env)
         # --hostile-idp: connections whose identity-provider page accepts any email (endpoints/login.py)
         self.hostile_idp_connections: set[str] = set()
+        # --modular-sso: an environment without full-stack auth; ID tokens of SSO logins carry the
+        # connection's subject (endpoints/oidc.py id_token_subject), not a Scalekit user id
+        self.modular_sso = False
         # ---- seeded objects and what the management API adds (persistence.py saves them) ----
         self.clients: dict[str, Client] = _clients(seed)
         self.organizations: dict[str, Organization] = _organizations(seed)
