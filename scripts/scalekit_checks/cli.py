@@ -47,6 +47,9 @@ def make_parser(prog: str, description: str, examples: str, network: bool,
         parser.add_argument("--local", action="store_true",
                             help="start the bundled local Scalekit environment in this process and check against it "
                                  "(ignores SCALEKIT_* variables and .env)")
+        parser.add_argument("--data-dir", metavar="DIR",
+                            help="--local only: keep the local environment's CA, TLS certificate and signing key in "
+                                 "this folder (default: a temporary folder, deleted when the run ends)")
     else:  # accepted so that the same flags work for all three scripts
         timeout_help = "accepted for uniformity with the other scripts; this one makes no network calls"
     parser.add_argument("--timeout", type=positive_seconds, default=None, metavar="SECONDS", help=timeout_help)
@@ -85,10 +88,12 @@ def load_settings(args: argparse.Namespace, report: Report, variables_for: str =
     when a required value is unusable. `variables_for`: "mcp" checks an MCP server's variables
     (settings.check_mcp_server). `local_options` go to local.start()."""
     local_env = None
+    if getattr(args, "data_dir", None) and not args.local:
+        raise CheckFailed(Exit.CONFIG, "--data-dir only applies with --local")
     if getattr(args, "local", False):
         from . import local
 
-        local_env, loaded = local.start(report, **local_options)
+        local_env, loaded = local.start(report, data_dir=args.data_dir, **local_options)
     else:
         loaded = read_env_file(args, report)
     usable = settings.check_all(loaded, report, optional=local_env is None, path=variables_for)
@@ -116,6 +121,9 @@ def run(script: str, parser: argparse.ArgumentParser, body: Callable[[argparse.N
     code = report.finish(unexpected)
     if net.abandoned_threads.is_set():
         # A timed-out SDK call is still blocked in its thread; do not wait for it.
+        from . import local
+
+        local.remove_temp_dirs()  # os._exit skips atexit
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
