@@ -41,3 +41,18 @@ def test_npm_install_saves_exact_pinned_versions(page, command):
         name, _, version = spec.rpartition("@")
         assert name and version, f"{page}: {spec} has no version"
         assert NODE_PINS.get(name) == version, f"{page}: {spec}, versions.json pins {name} {NODE_PINS.get(name)}"
+
+
+NODE_PAGES = {"full-stack-auth/express.md": "fullstack-express", "full-stack-auth/nextjs.md": "fullstack-nextjs",
+              "mcp-auth/express.md": "mcp-express", "mcp-auth/nextjs.md": "mcp-nextjs"}
+START = re.compile(r"`(env \$\(grep '\^NODE_EXTRA_CA_CERTS=' \.env\) [^`]+)`")
+
+
+@pytest.mark.parametrize("page", sorted(NODE_PAGES))
+def test_node_pages_start_the_app_as_the_template_readme_does(page):
+    """One recipe: Node's CA from .env in front of the start command, the very line the template's
+    README gives (tests/template_suites/test_template_env_file.py runs the README's)."""
+    starts = START.findall((REPO / page).read_text(encoding="utf-8"))
+    assert len(starts) == 1, f"{page}: expected one start command, got {starts}"
+    readme = (REPO / "templates" / NODE_PAGES[page] / "README.md").read_text(encoding="utf-8")
+    assert f"$ {starts[0]}\n" in readme, f"{page}: {starts[0]!r} is not the start line of {NODE_PAGES[page]}/README.md"
