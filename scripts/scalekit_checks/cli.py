@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from typing import Callable
 
@@ -105,6 +106,17 @@ def load_settings(args: argparse.Namespace, report: Report, variables_for: str =
     return loaded, local_env
 
 
+READER_GONE = CheckFailed(Exit.PROTOCOL, "stdout closed")  # a marker: nothing more is printed
+
+
+def _reader_gone() -> int:
+    """Whoever read stdout went away (`| head`): stop quietly, with the exit status a shell gives a
+    process that SIGPIPE ended. The rest of the output goes to /dev/null so Python's own flush at
+    exit cannot fail either; cleanup (temporary folders, the local environment) still runs."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 128 + signal.SIGPIPE
+
+
 def run(script: str, parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace, Report], None]) -> int:
     args = parser.parse_args()  # bad flags: argparse prints usage and exits 2
     report = Report(script, json_mode=args.json)
@@ -116,9 +128,14 @@ def run(script: str, parser: argparse.ArgumentParser, body: Callable[[argparse.N
             unexpected = exc
     except KeyboardInterrupt:
         unexpected = CheckFailed(Exit.NETWORK, "interrupted")
+    except BrokenPipeError:
+        unexpected = READER_GONE
     except Exception as exc:  # a bug or an answer we did not foresee: one line, no traceback
         unexpected = CheckFailed(Exit.PROTOCOL, f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
-    code = report.finish(unexpected)
+    try:
+        code = _reader_gone() if unexpected is READER_GONE else report.finish(unexpected)
+    except BrokenPipeError:
+        code = _reader_gone()
     if net.abandoned_threads.is_set():
         # A timed-out SDK call is still blocked in its thread; do not wait for it.
         from . import local
