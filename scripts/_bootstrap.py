@@ -2,7 +2,9 @@
 
 Each script calls use_skill_venv() before its first third-party import. Outside the skill's own venv
 (`.venv` in the skill folder) it creates that venv on first use from scripts/requirements.txt, says
-so in one line on stderr, and re-runs the script there; later runs just switch to it. When the
+so in one line on stderr, and re-runs the script there; later runs just switch to it. The switch
+replaces this process (os.execv), so the PID a shell gets for `python scripts/x.py &` is the script
+itself and `kill $!` stops it (tests/fresh_machine/test_bootstrap_process.py). When the
 requirements file changes, the venv is brought up to date the same way.
 
 Standard library only, written so that an old Python can still parse it: a Python older than 3.11
@@ -102,7 +104,8 @@ def _install(venv):
 
 
 def use_skill_venv():
-    """Return if this interpreter is the skill's venv; otherwise make sure it is ready and re-run there."""
+    """Return if this interpreter is the skill's venv; otherwise make sure it is ready and become the script
+    running there (same PID: exec, not a child process)."""
     if sys.version_info < MIN_PYTHON:
         _fail(EXIT_CONFIG, "the scripts need Python %d.%d or newer; this is %d.%d (%s)"
               % (MIN_PYTHON + sys.version_info[:2] + (sys.executable,)))

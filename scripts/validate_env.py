@@ -2,8 +2,9 @@
 """Check the Scalekit settings an app needs, without touching the network.
 
 Reads .env (or --env-file) and the process environment, and prints one line per variable:
-SCALEKIT_ENVIRONMENT_URL, SCALEKIT_CLIENT_ID, SCALEKIT_CLIENT_SECRET and, when set,
-SCALEKIT_REDIRECT_URI and SCALEKIT_POST_LOGOUT_REDIRECT_URI. With --path mcp, an MCP server's:
+SCALEKIT_ENVIRONMENT_URL, SCALEKIT_CLIENT_ID, SCALEKIT_CLIENT_SECRET and, when set, APP_URL (the
+app's origin; it shows the templates' callback APP_URL/auth/callback), SCALEKIT_REDIRECT_URI (on
+APP_URL's origin) and SCALEKIT_POST_LOGOUT_REDIRECT_URI. With --path mcp, an MCP server's:
 SCALEKIT_ENVIRONMENT_URL, SCALEKIT_RESOURCE_ID, APP_URL, and the client id and secret only when set
 (custom auth, with SCALEKIT_CONNECTION_ID). The secret is never printed.
 """

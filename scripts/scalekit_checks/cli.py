@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from typing import Callable
 
@@ -47,6 +48,9 @@ def make_parser(prog: str, description: str, examples: str, network: bool,
         parser.add_argument("--local", action="store_true",
                             help="start the bundled local Scalekit environment in this process and check against it "
                                  "(ignores SCALEKIT_* variables and .env)")
+        parser.add_argument("--data-dir", metavar="DIR",
+                            help="--local only: keep the local environment's CA, TLS certificate and signing key in "
+                                 "this folder (default: a temporary folder, deleted when the run ends)")
     else:  # accepted so that the same flags work for all three scripts
         timeout_help = "accepted for uniformity with the other scripts; this one makes no network calls"
     parser.add_argument("--timeout", type=positive_seconds, default=None, metavar="SECONDS", help=timeout_help)
@@ -85,10 +89,12 @@ def load_settings(args: argparse.Namespace, report: Report, variables_for: str =
     when a required value is unusable. `variables_for`: "mcp" checks an MCP server's variables
     (settings.check_mcp_server). `local_options` go to local.start()."""
     local_env = None
+    if getattr(args, "data_dir", None) and not args.local:
+        raise CheckFailed(Exit.CONFIG, "--data-dir only applies with --local")
     if getattr(args, "local", False):
         from . import local
 
-        local_env, loaded = local.start(report, **local_options)
+        local_env, loaded = local.start(report, data_dir=args.data_dir, **local_options)
     else:
         loaded = read_env_file(args, report)
     usable = settings.check_all(loaded, report, optional=local_env is None, path=variables_for)
@@ -98,6 +104,17 @@ def load_settings(args: argparse.Namespace, report: Report, variables_for: str =
         stop.recorded = True  # the failing variables are already reported
         raise stop
     return loaded, local_env
+
+
+READER_GONE = CheckFailed(Exit.PROTOCOL, "stdout closed")  # a marker: nothing more is printed
+
+
+def _reader_gone() -> int:
+    """Whoever read stdout went away (`| head`): stop quietly, with the exit status a shell gives a
+    process that SIGPIPE ended. The rest of the output goes to /dev/null so Python's own flush at
+    exit cannot fail either; cleanup (temporary folders, the local environment) still runs."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 128 + signal.SIGPIPE
 
 
 def run(script: str, parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace, Report], None]) -> int:
@@ -111,11 +128,19 @@ def run(script: str, parser: argparse.ArgumentParser, body: Callable[[argparse.N
             unexpected = exc
     except KeyboardInterrupt:
         unexpected = CheckFailed(Exit.NETWORK, "interrupted")
+    except BrokenPipeError:
+        unexpected = READER_GONE
     except Exception as exc:  # a bug or an answer we did not foresee: one line, no traceback
         unexpected = CheckFailed(Exit.PROTOCOL, f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
-    code = report.finish(unexpected)
+    try:
+        code = _reader_gone() if unexpected is READER_GONE else report.finish(unexpected)
+    except BrokenPipeError:
+        code = _reader_gone()
     if net.abandoned_threads.is_set():
         # A timed-out SDK call is still blocked in its thread; do not wait for it.
+        from . import local
+
+        local.remove_temp_dirs()  # os._exit skips atexit
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)

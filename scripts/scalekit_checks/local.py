@@ -3,7 +3,9 @@ settings and the TLS trust variables (REQUESTS_CA_BUNDLE, GRPC_DEFAULT_SSL_ROOTS
 at it, before the SDK opens any connection."""
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,16 +99,39 @@ def _seed_with_uris(seed_path: str | None, redirect_uri: str, post_logout_uri: s
     return path
 
 
+_temp_dirs: list[str] = []
+
+
+def remove_temp_dirs() -> None:
+    """Delete the temporary data folders of this run (at exit; cli.run calls it before os._exit too)."""
+    while _temp_dirs:
+        shutil.rmtree(_temp_dirs.pop(), ignore_errors=True)
+
+
+atexit.register(remove_temp_dirs)
+
+
+def _data_dir(data_dir: str | None) -> str:
+    """--data-dir, or a temporary folder removed at exit: a one-shot check leaves no CA behind and
+    never writes into the skill folder."""
+    if data_dir:
+        return data_dir
+    _temp_dirs.append(tempfile.mkdtemp(prefix="scalekit-local-"))
+    return _temp_dirs[-1]
+
+
 def start(report: Report, login_email: str | None = None, seed_path: str | None = None,
-          register: tuple[str, str] | None = None):
+          register: tuple[str, str] | None = None, data_dir: str | None = None):
     """Start LocalScalekit on a free port; return it and Settings built from it. `register` is a
-    (redirect URI, post-logout URI) pair to allow in addition to the seed's own."""
+    (redirect URI, post-logout URI) pair to allow in addition to the seed's own; `data_dir` holds its
+    CA and keys (None: a temporary folder)."""
     with report.check("local environment") as c:
         scalekit_local = _import()
         temp_seed = _seed_with_uris(seed_path, *register) if register else None
+        folder = _data_dir(data_dir)
         try:
             env = scalekit_local.LocalScalekit(port=0, host="127.0.0.1", tls=True, seed_path=temp_seed or seed_path,
-                                               auto_login=login_email)
+                                               auto_login=login_email, data_dir=folder)
             env.start()
         except CheckFailed:
             raise
@@ -120,7 +145,8 @@ def start(report: Report, login_email: str | None = None, seed_path: str | None 
         os.environ.update(variables)  # trust first: the SDK reads these when it connects
         report.add_secret(variables.get(settings.CLIENT_SECRET))
         who = f", headless login as {login_email}" if login_email else ""
-        c.ok(f"started at {env.url}{who}", {"url": env.url})
+        kept = f", data folder {folder}" if data_dir else ""
+        c.ok(f"started at {env.url}{who}{kept}", {"url": env.url, "data_dir": str(Path(folder).resolve())})
     found = settings.Settings()
     for name in (settings.ENV_URL, settings.CLIENT_ID, settings.CLIENT_SECRET):
         found.values[name] = variables[name]

@@ -240,13 +240,37 @@ def check_all(settings: Settings, report: Report, optional: bool = True, path: s
         else:
             c.ok(f"set, {len(value)} characters, not shown {source(CLIENT_SECRET)}", {"length": len(value)})
 
-    for name in (REDIRECT_URI, POST_LOGOUT_URI) if optional and path != "mcp" else ():
+    if not optional or path == "mcp":
+        return ok
+    app_url = None
+    with report.check(APP_URL) as c:
+        value = settings.get(APP_URL)
+        if not value:
+            c.skip("not set (optional: the app's public origin; the templates derive their callback, "
+                   f"APP_URL{CALLBACK_PATH}, from it)")
+        else:
+            app_url, error, warning = _app_origin_problem(value)
+            if error:
+                c.fail(Exit.CONFIG, f"{value!r} {error}")
+                ok = False
+            else:
+                settings.values[APP_URL] = app_url
+                callback = app_url + CALLBACK_PATH
+                (c.warn if warning else c.ok)(
+                    f"{warning or app_url} {source(APP_URL)}; the templates' callback {callback} must be registered "
+                    "exactly in the Scalekit dashboard", {"value": app_url, "redirect_uri": callback})
+
+    for name in (REDIRECT_URI, POST_LOGOUT_URI):
         with report.check(name) as c:
             value = settings.get(name)
             if not value:
-                c.skip("not set (optional: the URL your app registers in the Scalekit dashboard)")
+                c.skip("not set (optional: the templates derive it from APP_URL)" if app_url else
+                       "not set (optional: the URL your app registers in the Scalekit dashboard)")
                 continue
             error = _redirect_problem(value)
+            if not error and name == REDIRECT_URI and app_url and _origin(value) != app_url:
+                error = (f"is not on APP_URL's origin {app_url}: the login starts there and its state cookie is "
+                         "only sent back to that origin")
             if error:
                 c.fail(Exit.CONFIG, f"{value!r} {error}")
                 ok = False
@@ -254,6 +278,27 @@ def check_all(settings: Settings, report: Report, optional: bool = True, path: s
                 c.ok(f"{value} {source(name)}; it must be registered exactly in the Scalekit dashboard",
                      {"value": value})
     return ok
+
+
+CALLBACK_PATH = "/auth/callback"  # every full-stack and SSO template's callback route
+
+
+def _app_origin_problem(value: str) -> tuple[str | None, str | None, str | None]:
+    """Return (normalised origin, error, warning) for an app's APP_URL: an origin, as for the environment."""
+    if "://" in value and urlsplit(value.strip()).path not in ("", "/"):
+        return None, (f"must be the app's origin without a path; the templates add the routes themselves "
+                      f"(APP_URL{CALLBACK_PATH})"), None
+    url, error, warning = _origin_problem(value)
+    if warning:  # the trailing slash
+        warning = (f"trailing slash removed: set it to {url} (an app that appends {CALLBACK_PATH} to it builds "
+                   f"{url}/{CALLBACK_PATH}, which does not match the registered callback)")
+    return url, error, warning
+
+
+def _origin(url: str) -> str:
+    """scheme://host[:port] of a URL that passed _redirect_problem, as _origin_problem spells it."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 RESOURCE_ID_PATTERN = re.compile(r"res_[A-Za-z0-9]+")

@@ -24,7 +24,7 @@ Embedding API (stable; other scripts and the test fixture build on it)::
         .events         the event bus (scalekit_local.cross.webhooks.EventBus): .recent_events(), .emit()
 
 - seed_path: YAML seed (None: default_seed.yaml next to this file).
-- data_dir: where the CA, TLS certificate and signing key live (None: <repo>/.local-scalekit).
+- data_dir: where the CA, TLS certificate and signing key live (None: .local-scalekit in the skill folder, beside scripts/).
 - auto_login: email of a seeded user; /oauth/authorize then redirects straight back with a code
   (client, redirect URI, scopes and PKCE are still checked).
 - access_token_ttl: seconds an access token lives (also the SDK's own client_credentials token).

@@ -12,6 +12,8 @@ import signal
 import sys
 from pathlib import Path
 
+from .keys.datadir import DEFAULT_DATA_DIR
+
 # The validation scripts' exit codes where they apply: 2 configuration, 5 unexpected.
 EXIT_OK, EXIT_USAGE, EXIT_UNEXPECTED = 0, 2, 5
 
@@ -89,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="serve http:// (HTTP/1.1 + h2c) instead of TLS; for Node and browsers, not the Python SDK")
     parser.add_argument("--seed", metavar="FILE", help="YAML seed file (schema: scripts/scalekit_local/seed.schema.json)")
     parser.add_argument("--data-dir", metavar="DIR",
-                        help="folder for the CA, TLS certificate and signing key (default: <repo>/.local-scalekit)")
+                        help="folder for the CA, TLS certificate and signing key, kept across runs so the CA an "
+                             f"app trusts stays the same (default: .local-scalekit in the skill folder, {DEFAULT_DATA_DIR})")
     parser.add_argument("--persist", action="store_true",
                         help="keep the state (organizations, users, sessions...) in DATA_DIR/state.sqlite3 across "
                              "restarts; without it every run starts from the seed")

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
 from scalekit_local.state.seed import DEFAULT_SEED_PATH, SCHEMA_PATH, SeedError, load_seed
 
+REPO = Path(__file__).resolve().parents[2]
 GOOD_CLIENT = "  - {id: skc_123456, secret: s3cret-s3cret, type: environment}\n"
 
 
@@ -18,16 +21,25 @@ def test_schema_is_valid_and_default_seed_matches():
     assert seed == yaml.safe_load(DEFAULT_SEED_PATH.read_text())
 
 
+def seed_client_uris_on_the_page() -> tuple[list[str], list[str]]:
+    """The redirect and post-logout URIs reference/local-environment-details.md lists under "Default seed"."""
+    page = (REPO / "reference" / "local-environment-details.md").read_text()
+    section = page[page.index("\n## Default seed\n"):page.index("\n## ", page.index("\n## Default seed\n") + 1)]
+    bullet = next(b for b in section.split("\n- ") if "accepts these redirect URIs" in b)
+    redirects, post_logout = bullet.split("post-logout", 1)
+    uri = re.compile(r"`(https?://[^`]+)`")
+    return uri.findall(redirects), uri.findall(post_logout)
+
+
 def test_default_seed_has_what_the_docs_promise():
     seed = load_seed(None)
     client = next(c for c in seed["clients"] if c["type"] == "environment")
     assert client["id"].startswith("skc_")
-    for uri in ["http://localhost:3000/auth/callback", "http://127.0.0.1:3000/auth/callback",
-                "http://localhost:8765/callback", "http://127.0.0.1:8765/callback"]:
-        assert uri in client["redirect_uris"]
-    for uri in ["http://localhost:3000/", "http://127.0.0.1:3000/", "http://localhost:8765/logged-out",
-                "http://127.0.0.1:8765/logged-out"]:
-        assert uri in client["post_logout_redirect_uris"]
+    redirects, post_logout = seed_client_uris_on_the_page()
+    assert redirects == client["redirect_uris"]  # the page lists them all, in the seed's order
+    assert post_logout == client["post_logout_redirect_uris"]
+    for port in (3000, 3100, 8765):  # full-stack templates, modular SSO templates, test_auth_flow.py
+        assert f"http://localhost:{port}/" in " ".join(redirects), port
     assert len(seed["users"]) >= 2 and all(u["email"].endswith(".test") for u in seed["users"])
     assert {c["type"] for c in seed["connections"]} == {"SAML", "OIDC"}
     assert all(c["domains"] for c in seed["connections"])

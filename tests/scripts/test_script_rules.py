@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import re
+import signal
+import subprocess
 import sys
 from importlib.metadata import packages_distributions
 
@@ -126,3 +128,18 @@ def test_all_four_scripts_share_one_meaning_per_exit_code(help_runs, tmp_path):
     assert set(documented["local_scalekit.py"]) == {0, 2, 5}
     assert documented["local_scalekit.py"][5].startswith("unexpected")
     assert "[--timeout" not in server.stdout and "no --timeout" in server.stdout  # the documented exception
+
+
+@pytest.mark.parametrize("script", ["test_connection.py", "test_auth_flow.py"])
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path, script):
+    """`python scripts/... --local | head -2`: the reader closes the pipe after two lines; the script
+    stops quietly with SIGPIPE's shell status and still removes its temporary local environment."""
+    proc = subprocess.Popen([sys.executable, str(SCRIPTS / script), "--local"], cwd=tmp_path, env=base_env(),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = proc.stdout.readline()
+    proc.stdout.close()  # as `head -1` does once it has its line
+    _, stderr = proc.communicate(timeout=60)
+    assert first.startswith("PASS"), first
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+    assert proc.returncode == 128 + signal.SIGPIPE, (proc.returncode, stderr)
+    assert not list(tmp_path.iterdir()), "nothing is left in the working folder"

@@ -3,7 +3,8 @@ clear error, the secret is never printed."""
 from __future__ import annotations
 
 import pytest
-from script_helpers import assert_failed, assert_no_leaks, base_env, run_script
+from dotenv import dotenv_values
+from script_helpers import REPO, assert_failed, assert_no_leaks, base_env, run_script
 
 SECRET = "test_5xKq8vRz2NwT7bLm4PcY9hJd3FgS6aUeQ"
 GOOD = {
@@ -31,7 +32,7 @@ def test_reads_dotenv_and_reports_each_variable(workdir):
     assert run.doc["ok"] and run.doc["environment_url"] == GOOD["SCALEKIT_ENVIRONMENT_URL"]
     statuses = {c["name"]: c["status"] for c in run.doc["checks"]}
     assert statuses == {"env file": "pass", "SCALEKIT_ENVIRONMENT_URL": "pass", "SCALEKIT_CLIENT_ID": "pass",
-                        "SCALEKIT_CLIENT_SECRET": "pass", "SCALEKIT_REDIRECT_URI": "pass",
+                        "SCALEKIT_CLIENT_SECRET": "pass", "APP_URL": "skip", "SCALEKIT_REDIRECT_URI": "pass",
                         "SCALEKIT_POST_LOGOUT_REDIRECT_URI": "pass"}
     assert ".env" in check(run, "SCALEKIT_CLIENT_ID")["message"]
     assert check(run, "SCALEKIT_CLIENT_SECRET")["data"] == {"length": len(SECRET)}
@@ -42,7 +43,7 @@ def test_text_output_is_one_line_per_check(workdir):
     run = validate(workdir, **GOOD)
     assert run.code == 0, run
     lines = [line for line in run.stdout.splitlines() if line.strip()]
-    assert [line.split()[0] for line in lines[:6]] == ["SKIP", "PASS", "PASS", "PASS", "SKIP", "SKIP"], run
+    assert [line.split()[0] for line in lines[:7]] == ["SKIP", "PASS", "PASS", "PASS", "SKIP", "SKIP", "SKIP"], run
     assert lines[-1].startswith("OK:"), run
     assert run.stderr == "", run
     assert_no_leaks(run, SECRET)
@@ -93,6 +94,15 @@ BAD_INPUT = [
     ("relative redirect", {"SCALEKIT_REDIRECT_URI": "/auth/callback"}, "absolute"),
     ("redirect with a fragment", {"SCALEKIT_REDIRECT_URI": "https://app.example.com/cb#x"}, "fragment"),
     ("wildcard post-logout", {"SCALEKIT_POST_LOGOUT_REDIRECT_URI": "https://*.example.com/"}, "wildcard"),
+    ("APP_URL http for a remote host", {"APP_URL": "http://app.example.com"}, "APP_URL: 'http://app.example.com' uses http:// for the remote host"),
+    ("APP_URL with a path", {"APP_URL": "https://app.example.com/auth/callback"}, "APP_URL: 'https://app.example.com/auth/callback' must be the app's origin without a path"),
+    ("APP_URL with a query", {"APP_URL": "https://app.example.com/?next=/x"}, "APP_URL: 'https://app.example.com/?next=/x' must not have a query"),
+    ("APP_URL without a scheme", {"APP_URL": "localhost:3000"}, "APP_URL: 'localhost:3000' has no scheme"),
+    ("APP_URL with trailing junk", {"APP_URL": "http://localhost:3000 "}, "APP_URL: 'http://localhost:3000 ' has leading or trailing whitespace"),
+    ("APP_URL placeholder", {"APP_URL": "https://your-app.example.com"}, "APP_URL: 'https://your-app.example.com' looks like a placeholder"),
+    ("redirect URI off APP_URL's origin", {"APP_URL": "http://localhost:3000",
+                                           "SCALEKIT_REDIRECT_URI": "http://127.0.0.1:3000/auth/callback"},
+     "SCALEKIT_REDIRECT_URI: 'http://127.0.0.1:3000/auth/callback' is not on APP_URL's origin http://localhost:3000"),
 ]
 
 
@@ -101,6 +111,36 @@ def test_bad_input_fails_with_exit_2_and_one_line(workdir, variables, fragment):
     run = validate(workdir, **(GOOD | variables))
     assert_failed(run, 2, fragment)
     assert_no_leaks(run, SECRET)
+
+
+@pytest.mark.parametrize("template", ["fullstack-fastapi", "fullstack-express", "fullstack-nextjs", "fullstack-django",
+                                      "fullstack-go", "sso-fastapi", "sso-express", "sso-nextjs"])
+def test_templates_app_url_passes_and_names_the_callback(workdir, template):
+    """The APP_URL of each web template's .env.example, with its own SCALEKIT_REDIRECT_URI if it sets one."""
+    example = dotenv_values(REPO / "templates" / template / ".env.example")
+    mine = {k: v for k, v in example.items() if k in ("APP_URL", "SCALEKIT_REDIRECT_URI") and v}
+    run = validate(workdir, "--json", **(GOOD | mine))
+    assert run.code == 0, run
+    app = check(run, "APP_URL")
+    assert app["status"] == "pass", run
+    assert app["data"] == {"value": mine["APP_URL"], "redirect_uri": mine["APP_URL"] + "/auth/callback"}
+    assert "must be registered exactly" in app["message"]
+
+
+def test_app_url_trailing_slash_is_removed_with_a_warning(workdir):
+    run = validate(workdir, "--json", **(GOOD | {"APP_URL": "https://app.example.com/"}))
+    assert run.code == 0, run
+    app = check(run, "APP_URL")
+    assert app["status"] == "warn" and "https://app.example.com//auth/callback" in app["message"], app
+    assert app["data"]["redirect_uri"] == "https://app.example.com/auth/callback"
+
+
+def test_redirect_uri_on_app_urls_origin_passes(workdir):
+    run = validate(workdir, "--json", **(GOOD | {"APP_URL": "https://app.example.com:8443",
+                                                 "SCALEKIT_REDIRECT_URI": "https://app.example.com:8443/cb"}))
+    assert run.code == 0, run
+    assert check(run, "SCALEKIT_REDIRECT_URI")["status"] == "pass"
+    assert check(run, "SCALEKIT_POST_LOGOUT_REDIRECT_URI")["message"] == "not set (optional: the templates derive it from APP_URL)"
 
 
 def test_old_variable_name_gets_a_rename_hint(workdir):

@@ -30,7 +30,8 @@ TRUST = ("REQUESTS_CA_BUNDLE", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", "SSL_CERT_FIL
          "NODE_EXTRA_CA_CERTS")
 # Which command starts each: the manifest's start command (it reads PORT) for templates that load .env
 # themselves; for the others the README's, which is what sets NODE_EXTRA_CA_CERTS or loads the file.
-CASES = {"mcp-fastapi": "manifest", "fullstack-fastapi": "manifest", "mcp-express": "readme", "mcp-go": "readme"}
+CASES = {"mcp-fastapi": "manifest", "fullstack-fastapi": "manifest", "mcp-express": "readme", "mcp-go": "readme",
+         "fullstack-express": "readme"}
 BUILT = {"python": (".venv",), "node": ("node_modules", "dist"), "go": (".bin",)}
 
 

@@ -115,6 +115,8 @@ app.get("/auth/callback", async (req, res) => {
 // endregion callback-route
 
 // region logout-route
+// Any method: a "Log out" link (GET) and a logout form (POST) both work. Logout only ends a session,
+// so a request from another site can at worst log the user out, never in.
 app.all("/auth/logout", (req, res) => {
   const session = unseal<Session>(cookie(req, SESSION_COOKIE), config.sessionSecret);
   res.clearCookie(SESSION_COOKIE, sessionCookie);

@@ -74,8 +74,8 @@ const TOKEN_PROBLEMS = new Set([
   "ERR_JWKS_NO_MATCHING_KEY", "ERR_JWKS_MULTIPLE_MATCHING_KEYS",
 ]);
 const REFRESH_EARLY_S = 10; // refresh a token this close to expiry, so it does not expire on its way to an API
-const REUSE_WINDOW_MS = 60_000;
-const VERIFIED_CACHE_SIZE = 10_000; // tokens whose signature was checked, kept (oldest out first) until they expire // how long a rotated refresh token still maps to its successor in this process
+const REUSE_WINDOW_MS = 60_000; // how long a rotated refresh token still maps to its successor in this process
+const VERIFIED_CACHE_SIZE = 10_000; // tokens whose signature was checked, kept (oldest out first) until they expire
 
 const randomToken = () => randomBytes(32).toString("base64url");
 
