@@ -151,3 +151,21 @@ def test_a_weakened_pin_is_caught(tmp_path):
     go_mod.write_text("module x\n\nrequire (\n\tgithub.com/scalekit-inc/scalekit-sdk-go/v2 v2.7.0\n"
                       "\tgolang.org/x/sync v0.19.0 // indirect\n)\n")
     assert go_pins(go_mod) == {"github.com/scalekit-inc/scalekit-sdk-go/v2": "v2.7.0"}
+
+
+# Modules that several templates carry as the same file: each template is a whole app a user copies,
+# so the module is copied, not imported, and a fix must land in every copy.
+SHARED_MODULES = [
+    ("fullstack-express/src/auth.ts", "fullstack-nextjs/lib/auth.ts"),
+    ("fullstack-express/src/session.ts", "fullstack-nextjs/lib/session.ts"),
+    ("mcp-express/src/auth.ts", "mcp-custom-auth-node/src/auth.ts"),
+    ("mcp-express/src/sessions.ts", "mcp-custom-auth-node/src/sessions.ts"),
+    ("mcp-fastapi/scalekit_auth.py", "mcp-custom-auth-python/scalekit_auth.py"),
+]
+
+
+@pytest.mark.parametrize("original,copy", SHARED_MODULES, ids=[c for _, c in SHARED_MODULES])
+def test_shared_template_modules_stay_one_file(original, copy):
+    root = REPO / "templates"
+    assert (root / original).read_bytes() == (root / copy).read_bytes(), (
+        f"templates/{copy} differs from templates/{original}: make the same change in both")
