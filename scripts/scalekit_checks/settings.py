@@ -50,6 +50,10 @@ class Settings:
     def get(self, name: str) -> str | None:
         return self.values.get(name)
 
+    def source(self, name: str) -> str:
+        """Where a value came from, as the report lines show it: "(from .env)"."""
+        return f"(from {self.sources[name]})"
+
     @property
     def env_url(self) -> str:
         return self.values[ENV_URL]
@@ -175,9 +179,6 @@ def check_all(settings: Settings, report: Report, optional: bool = True, path: s
     report.add_secret(settings.get(CLIENT_SECRET))
     ok = True
 
-    def source(name: str) -> str:
-        return f"(from {settings.sources[name]})"
-
     with report.check(ENV_URL) as c:
         value = settings.get(ENV_URL)
         if not value:
@@ -193,7 +194,7 @@ def check_all(settings: Settings, report: Report, optional: bool = True, path: s
                 ok = False
             else:
                 settings.values[ENV_URL] = url
-                (c.warn if warning else c.ok)(f"{warning or url} {source(ENV_URL)}", {"value": url})
+                (c.warn if warning else c.ok)(f"{warning or url} {settings.source(ENV_URL)}", {"value": url})
 
     if path == "mcp":
         ok = check_mcp_server(settings, report) and ok
@@ -218,7 +219,7 @@ def check_all(settings: Settings, report: Report, optional: bool = True, path: s
             c.fail(Exit.CONFIG, f"{value!r} should start with {CLIENT_ID_PREFIX}{hint}")
             ok = False
         else:
-            c.ok(f"{value} {source(CLIENT_ID)}", {"value": value})
+            c.ok(f"{value} {settings.source(CLIENT_ID)}", {"value": value})
 
     with report.check(CLIENT_SECRET) as c:
         value = settings.get(CLIENT_SECRET)
@@ -238,7 +239,7 @@ def check_all(settings: Settings, report: Report, optional: bool = True, path: s
             c.fail(Exit.CONFIG, f"is too short to be a Scalekit client secret ({len(value)} characters)")
             ok = False
         else:
-            c.ok(f"set, {len(value)} characters, not shown {source(CLIENT_SECRET)}", {"length": len(value)})
+            c.ok(f"set, {len(value)} characters, not shown {settings.source(CLIENT_SECRET)}", {"length": len(value)})
 
     if not optional or path == "mcp":
         return ok
@@ -257,8 +258,8 @@ def check_all(settings: Settings, report: Report, optional: bool = True, path: s
                 settings.values[APP_URL] = app_url
                 callback = app_url + CALLBACK_PATH
                 (c.warn if warning else c.ok)(
-                    f"{warning or app_url} {source(APP_URL)}; the templates' callback {callback} must be registered "
-                    "exactly in the Scalekit dashboard", {"value": app_url, "redirect_uri": callback})
+                    f"{warning or app_url} {settings.source(APP_URL)}; the templates' callback {callback} must be "
+                    "registered exactly in the Scalekit dashboard", {"value": app_url, "redirect_uri": callback})
 
     for name in (REDIRECT_URI, POST_LOGOUT_URI):
         with report.check(name) as c:
@@ -275,7 +276,7 @@ def check_all(settings: Settings, report: Report, optional: bool = True, path: s
                 c.fail(Exit.CONFIG, f"{value!r} {error}")
                 ok = False
             else:
-                c.ok(f"{value} {source(name)}; it must be registered exactly in the Scalekit dashboard",
+                c.ok(f"{value} {settings.source(name)}; it must be registered exactly in the Scalekit dashboard",
                      {"value": value})
     return ok
 
@@ -310,9 +311,6 @@ def check_mcp_server(settings: Settings, report: Report) -> bool:
     besides SCALEKIT_ENVIRONMENT_URL. Returns True if all values are usable."""
     ok = True
 
-    def source(name: str) -> str:
-        return f"(from {settings.sources[name]})"
-
     with report.check(RESOURCE_ID) as c:
         value = settings.get(RESOURCE_ID)
         if not value:
@@ -323,7 +321,7 @@ def check_mcp_server(settings: Settings, report: Report) -> bool:
             c.fail(Exit.CONFIG, f"{value!r} is not a resource id; it looks like res_ followed by letters and digits")
             ok = False
         else:
-            c.ok(f"{value} {source(RESOURCE_ID)}", {"value": value})
+            c.ok(f"{value} {settings.source(RESOURCE_ID)}", {"value": value})
 
     with report.check(APP_URL) as c:
         value = settings.get(APP_URL)
@@ -344,9 +342,9 @@ def check_mcp_server(settings: Settings, report: Report) -> bool:
                 settings.values[APP_URL] = url
                 endpoint = f"{url}/mcp"
                 (c.warn if warning else c.ok)(
-                    f"{warning or url} {source(APP_URL)}; the MCP endpoint {endpoint} (or APP_URL + your MCP path) "
-                    "must be the server URL registered for the resource in Scalekit", {"value": url,
-                                                                                       "mcp_endpoint": endpoint})
+                    f"{warning or url} {settings.source(APP_URL)}; the MCP endpoint {endpoint} "
+                    "(or APP_URL + your MCP path) must be the server URL registered for the resource in Scalekit",
+                    {"value": url, "mcp_endpoint": endpoint})
 
     with report.check(CONNECTION_ID) as c:
         value = settings.get(CONNECTION_ID)
@@ -356,6 +354,6 @@ def check_mcp_server(settings: Settings, report: Report) -> bool:
             c.fail(Exit.CONFIG, f"{value!r} is not a connection id; it looks like conn_ followed by letters and digits")
             ok = False
         else:
-            c.ok(f"{value} {source(CONNECTION_ID)}; custom auth also needs {CLIENT_ID} and {CLIENT_SECRET}",
+            c.ok(f"{value} {settings.source(CONNECTION_ID)}; custom auth also needs {CLIENT_ID} and {CLIENT_SECRET}",
                  {"value": value})
     return ok
