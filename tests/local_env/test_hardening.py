@@ -256,6 +256,33 @@ def test_connections_that_never_finish_their_headers_are_closed(quick_deadline_e
         assert client.get("/_local/health").status_code == 200
 
 
+def test_pipelined_and_kept_alive_requests_keep_their_own_header_deadline(quick_deadline_env):
+    env = quick_deadline_env
+    context = ssl.create_default_context(cafile=env.ca_bundle)
+    context.set_alpn_protocols(["http/1.1"])
+    request = b"GET /_local/health HTTP/1.1\r\nHost: x\r\n\r\n"
+    with context.wrap_socket(socket.create_connection(("127.0.0.1", env.port)), server_hostname="127.0.0.1") as sock:
+        # Idle between requests longer than the deadline: the keep-alive timeout applies, not the deadline.
+        sock.sendall(request)
+        first = sock.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200"), first
+        time.sleep(1.5)
+        # Two complete requests and the start of a third in one write: both are answered, then the
+        # third, which never finishes its headers, is closed.
+        sock.sendall(request * 2 + b"GET /_local/health HTTP/1.1\r\nHost: x\r\n")
+        answers = b""
+        sock.settimeout(6)
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except (TimeoutError, socket.timeout):
+                pytest.fail(f"the unfinished pipelined request was not closed; got {answers!r}")
+            if not chunk:
+                break
+            answers += chunk
+    assert answers.count(b"HTTP/1.1 200") == 2, answers
+
+
 # ---- admin routes refuse cross-site requests ------------------------------------------------------
 def test_admin_routes_refuse_cross_site_requests(main_env, http):
     evil = {"Origin": "https://evil.example"}
