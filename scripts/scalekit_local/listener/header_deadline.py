@@ -20,8 +20,9 @@ HEADER_TIMEOUT = 10.0
 
 
 class HeaderDeadlineProtocol(HttpToolsProtocol):
-    _header_timer: asyncio.TimerHandle | None = None
     _in_headers = True  # from the connection's start or a request's first byte to the end of its headers
+    _headers_due: float | None = None  # when the awaited headers must be complete (None: nothing awaited)
+    _header_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -42,25 +43,29 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
         self._update_deadline()
 
     def connection_lost(self, exc) -> None:
-        self._disarm()
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
         super().connection_lost(exc)
 
     def _update_deadline(self) -> None:
         """The deadline runs while headers are awaited and no earlier answer is still being written.
-        It is never restarted while it runs: a dripping client gains nothing."""
+        It is never moved while it runs: a dripping client gains nothing."""
         answering = self.cycle is not None and not self.cycle.response_complete
-        if self._in_headers and not answering:
+        if not self._in_headers or answering:
+            self._headers_due = None
+        elif self._headers_due is None:
+            self._headers_due = self.loop.time() + HEADER_TIMEOUT
             if self._header_timer is None:
-                self._header_timer = self.loop.call_later(HEADER_TIMEOUT, self._expired)
-        else:
-            self._disarm()
+                self._header_timer = self.loop.call_at(self._headers_due, self._check_deadline)
 
-    def _disarm(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
-
-    def _expired(self) -> None:
+    def _check_deadline(self) -> None:
+        # One timer per connection, not one per request: when it fires for a request that has since
+        # sent its headers, it follows the deadline of the next one, if any.
         self._header_timer = None
-        if not self.transport.is_closing():
+        if self._headers_due is None or self.transport.is_closing():
+            return
+        if self.loop.time() >= self._headers_due:
             self.transport.close()
+        else:
+            self._header_timer = self.loop.call_at(self._headers_due, self._check_deadline)
