@@ -13,7 +13,8 @@ Figures (targets from the issues):
                  --persist, so its state (sessions, refresh tokens, the state file) grows all the
                  time; the rate of each of --windows equal windows is compared with their median:
                  the largest deviation must stay within 15 %, and the whole run's rate >= 500 /s; the
-                 server's CPU time per login, per window, shows the same without the other load
+                 server's CPU time per login, per window, shows the same without the other load,
+                 and the CPU other processes took per window shows whether a slow window was them
   validate/s     validate_access_token through each SDK (informational)
   /keys fetches  per SDK client, counted server-side at /_local/stats           == 1
 The ratio column is measured/target for "higher is better" figures and target/measured for
@@ -140,23 +141,34 @@ def logins_per_second(info: dict, seconds: float) -> tuple[float, str]:
     return done / elapsed, token
 
 
-def windowed_logins(info: dict, seconds: float, windows: int) -> list[int]:
-    """Logins completed in each of `windows` equal windows of one sequential client."""
+def windowed_logins(info: dict, seconds: float, windows: int) -> tuple[list[int], list[float]]:
+    """Logins completed, and this client's CPU seconds, in each of `windows` equal windows of one
+    sequential client."""
     client = LoginClient(info)
-    counts = [0] * windows
+    counts, cpu = [0] * windows, [0.0] * windows
     width = seconds / windows
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     while (elapsed := time.perf_counter() - t0) < seconds:
         client.login()
-        counts[min(int(elapsed / width), windows - 1)] += 1
+        window = min(int(elapsed / width), windows - 1)
+        counts[window] += 1
+        cpu1 = time.process_time()
+        cpu[window] += cpu1 - cpu0
+        cpu0 = cpu1
     client.close()
-    return counts
+    return counts, cpu
 
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu_seconds() -> float:
+    """CPU time used by every process on the machine (Linux /proc/stat: all but idle and iowait)."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def deviation(values: list[float]) -> float:
@@ -167,21 +179,27 @@ def deviation(values: list[float]) -> float:
 
 def level_run(info: dict, server_pid: int, seconds: float, windows: int, clients: int) -> dict:
     """Logins/s per window, and the server's CPU time per login per window: on a shared machine the
-    wall-clock rate also moves with other load, the CPU cost of a login only with the server's work."""
+    wall-clock rate also moves with other load, the CPU cost of a login only with the server's work.
+    The CPU that other processes (neither the server nor the clients) took in each window, in cores,
+    tells whether a slow window was the machine."""
     width = seconds / windows
     with multiprocessing.get_context("spawn").Pool(clients) as pool:
         pending = pool.starmap_async(windowed_logins, [(info, seconds, windows)] * clients)
         time.sleep(1.0)  # the client processes start (spawn) before their clocks do; close enough
-        cpu = [cpu_seconds(server_pid)]
+        cpu, machine = [cpu_seconds(server_pid)], [machine_cpu_seconds()]
         for _ in range(windows):
             time.sleep(width)
             cpu.append(cpu_seconds(server_pid))
+            machine.append(machine_cpu_seconds())
         per_client = pending.get()
-    counts = [sum(column) for column in zip(*per_client)]
+    counts = [sum(column) for column in zip(*(c for c, _ in per_client))]
+    client_cpu = [sum(column) for column in zip(*(t for _, t in per_client))]
     rates = [c / width for c in counts]
     cpu_ms = [(b - a) / c * 1000 if c else float("inf") for a, b, c in zip(cpu, cpu[1:], counts)]
+    other = [max(0.0, (m1 - m0) - (s1 - s0) - c) / width
+             for m0, m1, s0, s1, c in zip(machine, machine[1:], cpu, cpu[1:], client_cpu)]
     return {"rate": sum(rates) / windows, "rates": rates, "rate_deviation": deviation(rates),
-            "cpu_ms": cpu_ms, "cpu_deviation": deviation(cpu_ms)}
+            "cpu_ms": cpu_ms, "cpu_deviation": deviation(cpu_ms), "other_cores": other}
 
 
 def concurrent_logins(info: dict, seconds: float, clients: int) -> float:
@@ -280,7 +298,8 @@ def main() -> int:
         ]
     if args.json:
         print(json.dumps({"first_run_s": first_run, **{name: value for name, value, *_ in rows},
-                          **({"level_window_rates": level["rates"], "level_cpu_ms": level["cpu_ms"]} if level else {})},
+                          **({"level_window_rates": level["rates"], "level_cpu_ms": level["cpu_ms"],
+                              "level_other_cores": level["other_cores"]} if level else {})},
                          indent=2))
         return 0
     print(f"{'figure':<44} {'measured':>12} {'target':>10} {'ratio':>7}")
@@ -296,6 +315,7 @@ def main() -> int:
     if level is not None:
         print("level run, logins/s per window:         " + " ".join(f"{r:.0f}" for r in level["rates"]))
         print("level run, server CPU ms/login per window: " + " ".join(f"{c:.2f}" for c in level["cpu_ms"]))
+        print("level run, other processes' CPU (cores):   " + " ".join(f"{c:.2f}" for c in level["other_cores"]))
     print(f"(first run with a new data folder, including CA and key generation: {first_run:.2f} s)")
     return 0
 
