@@ -37,31 +37,35 @@ TOOL_SCOPES = {"whoami": "todo:read", "add_todo": "todo:write"}
 # endregion scopes
 
 
-# region provider
-class ScalekitTokenVerifier(JWTVerifier):
-    """FastMCP's JWT verifier, remembering the tokens it accepted, without its scope check. With
-    required_scopes, FastMCP 4.2.3 refuses a valid token that lacks a scope with 401 invalid_token,
-    which sends clients back to a full login; the provider's own check below answers 403
-    insufficient_scope, so they step up instead."""
+# region verified-tokens
+class CachingJWTVerifier(JWTVerifier):
+    """FastMCP's JWT verifier, keeping each token it accepted (by the exact token string) until its exp:
+    checking a signature costs more than a tool call. At most MAX tokens (the oldest goes first)."""
 
-    MAX_VERIFIED = 4096
+    MAX = 4096
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        # Tokens this verifier accepted, by the exact token string, each until its exp: checking a
-        # signature costs more than a tool call. At most MAX_VERIFIED (the oldest goes first).
-        self.verified: dict[str, AccessToken] = {}
+        self.accepted: dict[str, AccessToken] = {}
 
     async def verify_token(self, token: str) -> AccessToken | None:
-        known = self.verified.get(token)
+        known = self.accepted.get(token)
         if known is not None and time.time() < known.expires_at:
             return known
-        accepted = await super().verify_token(token)
-        if accepted is not None and accepted.expires_at is not None:
-            if len(self.verified) >= self.MAX_VERIFIED:
-                del self.verified[next(iter(self.verified))]
-            self.verified[token] = accepted
-        return accepted
+        access = await super().verify_token(token)
+        if access is not None and access.expires_at is not None:  # FastMCP lets tokens without exp through
+            if len(self.accepted) >= self.MAX:
+                del self.accepted[next(iter(self.accepted))]
+            self.accepted[token] = access
+        return access
+# endregion verified-tokens
+
+
+# region provider
+class ScalekitTokenVerifier(CachingJWTVerifier):
+    """FastMCP's JWT verifier without its scope check. With required_scopes, FastMCP 4.2.3 refuses a
+    valid token that lacks a scope with 401 invalid_token, which sends clients back to a full login;
+    the provider's own check below answers 403 insufficient_scope, so they step up instead."""
 
     def get_challenge_scopes(self, required_scopes: list[str] | None = None) -> list[str]:
         return required_scopes or [READ_SCOPE]  # keeps scope= in the 401 and 403 challenges
