@@ -3,7 +3,8 @@
 - `verify_token` checks a bearer token with PyJWT: RS256 signature with Scalekit's keys (`SigningKeys`:
   fetched once, cached, re-fetched on an unknown kid at most every 5 s), issuer (Scalekit's two forms),
   audience (this server's resource id), expiry. `ScalekitAuth` runs it in a worker thread, so a key
-  fetch never blocks the event loop.
+  fetch never blocks the event loop, and keeps the claims of verified tokens until they expire
+  (`VerifiedTokens`), so a client's next calls skip the signature check.
 - `ScalekitAuth`, ASGI middleware around the MCP app, answers 401 with the challenge and 403
   insufficient_scope when the token lacks a scope (per tool), and hands the token to the MCP SDK,
   which binds each MCP session to the user who opened it.
@@ -85,6 +86,26 @@ def verify_token(token: str) -> dict:
     key = KEYS.get(jwt.get_unverified_header(token).get("kid"))
     return jwt.decode(token, key, algorithms=["RS256"], audience=RESOURCE_ID, issuer=ISSUERS,
                       options={"require": ["iss", "aud", "sub", "exp"]})
+
+
+class VerifiedTokens:
+    """Claims of tokens verify_token accepted, by the exact token string, each until its exp: checking a
+    signature costs more than a tool call. Holds at most MAX tokens (the oldest goes first). Used on the
+    event loop only, so it needs no lock."""
+
+    MAX = 4096
+
+    def __init__(self):
+        self.claims: dict[str, dict] = {}
+
+    def get(self, token: str) -> dict | None:
+        claims = self.claims.get(token)
+        return claims if claims is not None and time.time() < claims["exp"] else None
+
+    def add(self, token: str, claims: dict) -> None:
+        if len(self.claims) >= self.MAX:
+            del self.claims[next(iter(self.claims))]
+        self.claims[token] = claims
 # endregion verify
 
 
@@ -98,6 +119,7 @@ class ScalekitAuth:
 
     def __init__(self, app: ASGIApp):
         self.app = app
+        self.verified = VerifiedTokens()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -105,10 +127,13 @@ class ScalekitAuth:
         token = bearer_token(scope)  # the Authorization header only: ?access_token= is never read
         if token is None:
             return await challenge(send, 401, scope=[READ_SCOPE])
-        try:
-            claims = await asyncio.to_thread(verify_token, token)
-        except jwt.InvalidTokenError:
-            return await challenge(send, 401, scope=[READ_SCOPE], error="invalid_token")
+        claims = self.verified.get(token)  # a token verified before and not expired yet
+        if claims is None:
+            try:
+                claims = await asyncio.to_thread(verify_token, token)
+            except jwt.InvalidTokenError:
+                return await challenge(send, 401, scope=[READ_SCOPE], error="invalid_token")
+            self.verified.add(token, claims)
         scopes = str(claims.get("scope", "")).split()  # Scalekit puts scopes in a space-separated string
         body = await read_body(receive) if scope["method"] == "POST" else b""
         if len(body) > MAX_BODY:

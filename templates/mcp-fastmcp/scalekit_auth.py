@@ -2,7 +2,8 @@
 
 - `auth` (FastMCP's ScalekitProvider) publishes the protected-resource metadata, answers 401 with
   the challenge, and checks each bearer token: signature (keys from {env}/keys, cached, re-fetched
-  on an unknown kid), issuer (Scalekit's two forms), audience (this server's resource id), expiry.
+  on an unknown kid), issuer (Scalekit's two forms), audience (this server's resource id), expiry;
+  a token it accepted is not checked again until it expires.
 - `ToolScopes` gives each tool its scope: a call without it gets 403 insufficient_scope (step-up).
 - `AuditLog` writes one line per tool call: subject, client, scopes, tool, result.
 """
@@ -12,7 +13,9 @@ import json
 import logging
 import os
 import sys
+import time
 
+from fastmcp.server.auth import AccessToken
 from fastmcp.server.auth.providers.jwt import JWTVerifier
 from fastmcp.server.auth.providers.scalekit import ScalekitProvider
 from fastmcp.server.dependencies import get_access_token
@@ -34,8 +37,32 @@ TOOL_SCOPES = {"whoami": "todo:read", "add_todo": "todo:write"}
 # endregion scopes
 
 
+# region verified-tokens
+class CachingJWTVerifier(JWTVerifier):
+    """FastMCP's JWT verifier, keeping each token it accepted (by the exact token string) until its exp:
+    checking a signature costs more than a tool call. At most MAX tokens (the oldest goes first)."""
+
+    MAX = 4096
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.accepted: dict[str, AccessToken] = {}
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        known = self.accepted.get(token)
+        if known is not None and time.time() < known.expires_at:
+            return known
+        access = await super().verify_token(token)
+        if access is not None and access.expires_at is not None:  # FastMCP lets tokens without exp through
+            if len(self.accepted) >= self.MAX:
+                del self.accepted[next(iter(self.accepted))]
+            self.accepted[token] = access
+        return access
+# endregion verified-tokens
+
+
 # region provider
-class ScalekitTokenVerifier(JWTVerifier):
+class ScalekitTokenVerifier(CachingJWTVerifier):
     """FastMCP's JWT verifier without its scope check. With required_scopes, FastMCP 4.2.3 refuses a
     valid token that lacks a scope with 401 invalid_token, which sends clients back to a full login;
     the provider's own check below answers 403 insufficient_scope, so they step up instead."""

@@ -134,7 +134,15 @@ type verifier struct {
 	keys       *keyCache
 	issuers    []string
 	resourceID string
+
+	// Tokens verified before, by the exact token string, each until it expires: checking a signature
+	// costs more than a tool call. At most maxVerified (the oldest goes first).
+	mu       sync.Mutex
+	verified map[string]*auth.TokenInfo
+	order    []string // the keys of verified, oldest first
 }
+
+const maxVerified = 4096
 
 func newVerifier(cfg config) *verifier {
 	return &verifier{
@@ -142,12 +150,40 @@ func newVerifier(cfg config) *verifier {
 		// Scalekit issues MCP tokens with the environment URL as `iss` today and is moving to the resource form.
 		issuers:    []string{cfg.EnvironmentURL, cfg.EnvironmentURL + "/resources/" + cfg.ResourceID},
 		resourceID: cfg.ResourceID,
+		verified:   map[string]*auth.TokenInfo{},
 	}
 }
 
+func (v *verifier) known(token string) *auth.TokenInfo {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if info, ok := v.verified[token]; ok && time.Now().Before(info.Expiration) {
+		return info
+	}
+	return nil
+}
+
+func (v *verifier) remember(token string, info *auth.TokenInfo) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if _, ok := v.verified[token]; ok {
+		return
+	}
+	if len(v.order) >= maxVerified {
+		delete(v.verified, v.order[0])
+		v.order = v.order[1:]
+	}
+	v.verified[token] = info
+	v.order = append(v.order, token)
+}
+
 // verify checks the signature and expiry with the Scalekit SDK, then the issuer, audience and
-// not-before time, which the SDK's ValidateToken leaves to the caller.
+// not-before time, which the SDK's ValidateToken leaves to the caller. A token it accepted before
+// is answered from the cache until it expires.
 func (v *verifier) verify(ctx context.Context, token string) (*auth.TokenInfo, error) {
+	if info := v.known(token); info != nil {
+		return info, nil
+	}
 	claims, err := scalekit.ValidateToken[scalekit.AccessTokenClaims](ctx, token, v.keys.get)
 	if errors.Is(err, jose.ErrJWKSKidNotFound) && v.keys.refresh(ctx) {
 		claims, err = scalekit.ValidateToken[scalekit.AccessTokenClaims](ctx, token, v.keys.get)
@@ -168,12 +204,14 @@ func (v *verifier) verify(ctx context.Context, token string) (*auth.TokenInfo, e
 	case claims.Sub == "":
 		return nil, errors.New("the token has no subject")
 	}
-	return &auth.TokenInfo{
+	info := &auth.TokenInfo{
 		Scopes:     strings.Fields(scope),
 		Expiration: time.Unix(int64(claims.Exp), 0),
 		UserID:     claims.Sub, // the MCP handler binds each session to this user
 		Extra:      map[string]any{"client_id": clientID},
-	}, nil
+	}
+	v.remember(token, info)
+	return info, nil
 }
 
 // endregion verify

@@ -13,6 +13,8 @@ from urllib.parse import urlencode
 
 import db
 from scalekit import AuthorizationUrlOptions, CodeAuthenticationOptions, ScalekitClient
+from scalekit.common.exceptions import (ScalekitBadRequestException, ScalekitForbiddenException,
+                                        ScalekitNotFoundException, ScalekitUnauthorizedException)
 from scalekit.common.scalekit import TokenValidationOptions
 from scalekit.v1.domains.domains_pb2 import DomainType, VerificationStatus
 
@@ -102,6 +104,12 @@ def start_idp_initiated_login(conn: sqlite3.Connection, token: str) -> tuple[str
 
 
 # region callback
+# The SDK's exceptions for a code exchange Scalekit refused (bad, expired or reused code); any other
+# failure means Scalekit could not answer. (Branch on the class: its http_status reads 500 for a 400.)
+REFUSED = (ScalekitBadRequestException, ScalekitUnauthorizedException, ScalekitForbiddenException,
+           ScalekitNotFoundException)
+
+
 def finish_login(*, code: str | None, state: str | None, cookie_state: str | None) -> int:
     """Check the callback, exchange the code and return the local user id to start a session for."""
     if not state or not cookie_state or not secrets.compare_digest(state, cookie_state):
@@ -116,9 +124,14 @@ def finish_login(*, code: str | None, state: str | None, cookie_state: str | Non
     client = scalekit()
     try:
         result = client.authenticate_with_code(code, REDIRECT_URI, options)
+    except REFUSED:  # a bad, expired or reused code
+        raise SSOError("Your identity provider's answer could not be verified. Please sign in again.") from None
+    except Exception:  # no answer, a timeout, 5xx or 429: Scalekit is down, not the user's fault
+        raise SSOError(UNAVAILABLE, 503) from None
+    try:
         # Check the ID token's issuer and audience too (the SDK checks only its signature).
         claims = client.validate_token(result["id_token"],
-                                         options=TokenValidationOptions(issuer=ENVIRONMENT_URL, audience=[CLIENT_ID]))
+                                       options=TokenValidationOptions(issuer=ENVIRONMENT_URL, audience=[CLIENT_ID]))
     except Exception:
         raise SSOError("Your identity provider's answer could not be verified. Please sign in again.") from None
     # The ID token must answer this login: a code obtained for another login carries another nonce.

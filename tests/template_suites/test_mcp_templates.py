@@ -53,6 +53,7 @@ MUST_PASS = ("mcp endpoint", "401 challenge", "resource metadata", "well-known m
              "scalekit environment", "token matrix", "mcp client", "valid token", "forged tokens",
              "scope shortfall", "step-up", "query-string token", "session without token", "session of another user")
 SUITE_CLIENT = "m2m_70000000000009901"  # the MCP client of the suite's matrix tokens (one client, several scopes)
+EXPIRING_TTL = 60  # seconds: the shortest life the token matrix gives a token (see accept_expiring_token)
 KEYS_COOLDOWN = 5.0  # seconds: a template re-fetches the keys on an unknown kid at most this often
 
 
@@ -99,6 +100,7 @@ class McpServer:
     downstream_path: str
     unknown_kids_sent: int = 0
     used: bool = False
+    expiring: dict = field(default_factory=dict)  # see accept_expiring_token
     _matrix: dict = field(default_factory=dict)
 
     @property
@@ -131,6 +133,24 @@ class McpServer:
             assert response.status_code == 200, response.text
             self._matrix[(scopes, client_id)] = response.json()
         return self._matrix[(scopes, client_id)]
+
+    def accept_expiring_token(self) -> None:
+        """Right after the start: a token that expires EXPIRING_TTL s later, used for a session and a tool
+        call (so the server verified it, and a template that keeps verified tokens keeps this one).
+        test_an_accepted_token_is_refused_once_expired uses it again at the end of the module, when it
+        has expired: the servers start before the first test, so the waiting is shared with the suite."""
+        with self.env_client() as client:
+            response = client.post("/_local/token-matrix", json={
+                "kind": "mcp", "audience": [self.resource_id, self.url], "scopes": ["todo:read"],
+                "issuer": self.issuer, "ttl": EXPIRING_TTL})
+        assert response.status_code == 200, response.text
+        token, claims = response.json()["valid"]["token"], response.json()["valid"]["claims"]
+        opened = self.initialize(token)
+        session = opened.headers.get("mcp-session-id")
+        self.post({"jsonrpc": "2.0", "method": "notifications/initialized"}, token, session)
+        called = self.call(token, session, self.mcp["tool"], {})
+        self.expiring = {"token": token, "exp": claims["exp"], "session": session,
+                         "accepted": [opened.status_code, called.status_code]}
 
     def token(self, scopes: tuple[str, ...] = ("todo:read",), client_id: str = SUITE_CLIENT) -> str:
         return self.matrix(scopes, client_id)["valid"]["token"]
@@ -189,8 +209,11 @@ def mcp_server(template_server, downstream, request, tmp_path_factory):
             path = f"/todos/{name}/{issuer}"
             extra = {manifest["downstream_env"]: downstream.url + path} if manifest.get("downstream_env") else {}
             running = template_server(name, local_args=("--mcp-token-issuer", issuer), extra_env=extra)
+            server = McpServer(running, issuer, path)
+            if issuer == "environment":
+                server.accept_expiring_token()
             with lock:
-                servers[(name, issuer)] = McpServer(running, issuer, path)
+                servers[(name, issuer)] = server
         return servers[(name, issuer)]
 
     # The servers the selected tests need start two at a time, after the builds (one at a time).
@@ -520,3 +543,35 @@ def test_custom_auth_login_refuses_a_wrong_password(mcp_server, name):
     assert refused is not None, raised.value
     assert refused.code == 3 and f"{server.running.url}{custom['login']}" in refused.message, refused.message
     assert server.running.local.stats().get("bridge.user_details", 0) == before, "a user was posted to Scalekit"
+
+
+# ---- verified tokens kept by the templates (last in the file: the expiring token has expired by now) ----
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_variants_refused_after_the_valid_token_was_accepted(mcp_server, name):
+    """Templates keep the claims of tokens they verified (by the exact token string). The variants share
+    the valid token's claims, forged_signature even its header and payload: none may ride on it."""
+    server = mcp_server(name)
+    server.used = True
+    valid = server.token()
+    assert [server.initialize(valid).status_code for _ in range(2)] == [200, 200]
+    statuses = {v["name"]: server.initialize(v["token"]).status_code for v in server.matrix()["variants"]}
+    server.unknown_kids_sent += 1
+    assert "forged_signature" in statuses and "missing_scope" in statuses, sorted(statuses)
+    assert statuses == {n: 403 if n == "missing_scope" else 401 for n in statuses}
+    assert server.initialize(valid).status_code == 200
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_an_accepted_token_is_refused_once_expired(mcp_server, name):
+    """A kept token is good until its exp only. The token was accepted (so kept) when the server
+    started; it is used again, on its session and on a new one, once it has expired."""
+    server = mcp_server(name)
+    server.used = True
+    expiring = server.expiring
+    assert expiring["accepted"] == [200, 200], f"a fresh {EXPIRING_TTL} s token was refused: {expiring['accepted']}"
+    time.sleep(max(0.0, expiring["exp"] + 1 - time.time()))
+    for refused in (server.call(expiring["token"], expiring["session"], server.mcp["tool"], {}),
+                    server.initialize(expiring["token"])):
+        assert refused.status_code == 401, f"an expired token was accepted: HTTP {refused.status_code} {refused.text[:300]}"
+        assert "invalid_token" in refused.headers.get("www-authenticate", ""), refused.headers
+    assert server.initialize(server.token()).status_code == 200, "the server refuses valid tokens too"

@@ -296,10 +296,10 @@ OUTAGE = ("--fault", "rpc:*=UNAVAILABLE", "--fault", "POST /oauth/token=503")
 def test_a_scalekit_outage_leaves_password_login_working_and_sso_answers_503(template_server, name):
     """Scalekit is down from before the app starts (every management call UNAVAILABLE, its token
     endpoint 503): the app starts, its own password login works, SSO answers 503 with a clear message;
-    once Scalekit is back, SSO works without a restart."""
+    once Scalekit is back, SSO works without a restart; a code exchange that meets an outage answers 503."""
     server = template_server(name, local_args=OUTAGE)
     email, password = server.manifest["demo_password_user"].split(":", 1)
-    user, later = Agent(server), Agent(server)
+    user, later, late = Agent(server), Agent(server), Agent(server)
     try:
         step = user.within_app(user.app.post(route(server, "discover"), data={"email": email}))
         assert step.status_code == 200 and 'name="password"' in step.text.replace("'", '"'), step.text[:500]
@@ -313,9 +313,22 @@ def test_a_scalekit_outage_leaves_password_login_working_and_sso_answers_503(tem
             assert admin.delete("/_local/faults").status_code < 300
         assert signed_in(later.sso_login("bob@acme.test"))
         assert later.me().json()["email"] == "bob@acme.test"
+        # Scalekit fails between the IdP and the callback: the code exchange answers 503 as well, not
+        # "your answer could not be verified" (that 400 stays for bad codes: test_a_code_cannot_be_replayed).
+        _, idp = late.to_identity_provider(route(server, "sso_start", email="bob@acme.test"))
+        callback = late.at_identity_provider(idp, "bob@acme.test")
+        with local_admin(server) as admin:
+            assert admin.post("/_local/faults", json={"spec": "POST /oauth/token=503"}).status_code == 201
+            try:
+                down = late.app.get(callback)
+            finally:
+                assert admin.delete("/_local/faults").status_code < 300
+        assert down.status_code == 503 and not signed_in(down), (down.status_code, down.text[:500])
+        assert "unavailable" in down.text.lower()
     finally:
         user.close()
         later.close()
+        late.close()
 
 
 # ---- account takeover and tenant isolation ------------------------------------------------------

@@ -48,7 +48,13 @@ export function metadataResponse(): Response {
 // endregion metadata
 
 // region verify
+// Tokens verified before, by the exact token string, each until its `exp`: checking a signature costs
+// more than a tool call. At most 4096 (the oldest goes first).
+const verified = new Map<string, AuthInfo>();
+
 export async function verifyAccessToken(token: string): Promise<AuthInfo> {
+    const known = verified.get(token);
+    if (known && Date.now() / 1000 < known.expiresAt!) return known;
     const { keys, issuers, resourceId, resourceMetadataUrl } = config();
     const { payload } = await jwtVerify(token, keys, {
         issuer: issuers,
@@ -56,7 +62,7 @@ export async function verifyAccessToken(token: string): Promise<AuthInfo> {
         algorithms: ['RS256'],
         requiredClaims: ['exp', 'sub']
     });
-    return {
+    const auth: AuthInfo = {
         token, // stays in this server: never send it to another API
         clientId: String(payload.client_id ?? ''),
         scopes: typeof payload.scope === 'string' ? payload.scope.split(' ').filter(Boolean) : [],
@@ -64,6 +70,9 @@ export async function verifyAccessToken(token: string): Promise<AuthInfo> {
         resourceMetadataUrl, // the SDK's 403 scope challenges name it too
         extra: { sub: payload.sub }
     };
+    if (verified.size >= 4096) verified.delete(verified.keys().next().value!);
+    verified.set(token, auth);
+    return auth;
 }
 // endregion verify
 

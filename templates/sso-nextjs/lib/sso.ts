@@ -99,10 +99,10 @@ export async function finishLogin(
   if (!pending || !code) {
     throw new SSOError("This sign-in attempt has expired or was already used. Please sign in again.");
   }
+  const result = await scalekit().authenticateWithCode(code, `${appUrl()}/auth/callback`,
+    { codeVerifier: pending.code_verifier }).catch((error) => { throw exchangeFailed(error); });
   let claims: Record<string, any>;
   try {
-    const result = await scalekit().authenticateWithCode(code, `${appUrl()}/auth/callback`,
-      { codeVerifier: pending.code_verifier });
     // The Node SDK only decodes the ID token: verify its signature, issuer and audience here.
     claims = await scalekit().validateToken(result.idToken, { issuer: process.env.SCALEKIT_ENVIRONMENT_URL,
       audience: [process.env.SCALEKIT_CLIENT_ID!] });
@@ -117,6 +117,14 @@ export async function finishLogin(
   const verified = await verifiedDomains(claims.oid);
   return transaction(() => findOrCreateUser({ connectionId: claims.amr[0], subject: claims.sub,
     organizationId: claims.oid, email: claims.email ?? "", name: claims.name ?? "", verified }));
+}
+
+// A code exchange that Scalekit refused (bad, expired or reused code: HTTP 4xx) is the user's to retry;
+// no answer, a 5xx or a 429 means Scalekit is down (the SDK throws axios errors, with the HTTP answer).
+function exchangeFailed(error: unknown): SSOError {
+  const status = (error as { response?: { status?: number } })?.response?.status;
+  if (status === undefined || status >= 500 || status === 429) return new SSOError(UNAVAILABLE, 503);
+  return new SSOError("Your identity provider's answer could not be verified. Please sign in again.");
 }
 // endregion callback
 
